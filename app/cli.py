@@ -1,0 +1,236 @@
+"""Command line: `python -m app COMMAND ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from app import assets
+from app.classify import StepResult, classify_video
+from app.engine import StreamingClassifier
+from app.errors import AppError
+from app.labels import TopK, load_labels
+from app.runtime import RUNTIMES
+from app.sampling import DEFAULT_FPS
+from app.video import frame_count
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except AppError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `python -m app classify --json x.mp4 | head`
+        sys.stderr.close()
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Live action recognition with MoViNet-Stream.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    classify = commands.add_parser("classify", help="classify video files (mp4, avi, mkv, GIF, ...)")
+    classify.add_argument("videos", nargs="+", metavar="VIDEO")
+    add_model_options(classify)
+    add_result_options(classify)
+    classify.add_argument("--json", action="store_true", help="print one JSON object per model step")
+    classify.set_defaults(handler=run_classify)
+
+    demo = commands.add_parser("demo", help="classify the demo clip and show the top-5 as it evolves")
+    add_model_options(demo)
+    add_result_options(demo)
+    demo.set_defaults(handler=run_demo)
+
+    models = commands.add_parser("models", help="list, fetch or verify the official models")
+    models_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    models_commands.add_parser("list", help="the official variants and whether each is installed").set_defaults(
+        handler=run_models_list
+    )
+    fetch = models_commands.add_parser("fetch", help="download and verify models (default: the default set)")
+    fetch.add_argument("names", nargs="*", metavar="NAME", help="model names from `models list`, or `all`")
+    fetch.add_argument("--force", action="store_true", help="download again even if installed")
+    fetch.set_defaults(handler=run_models_fetch)
+    models_commands.add_parser("verify", help="check the installed files' sha256").set_defaults(
+        handler=run_models_verify
+    )
+    return parser
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model", help="a model name from `models list` (default a0-int8) or the path of any MoViNet-Stream .tflite"
+    )
+    group.add_argument("--labels", type=Path, help="label map, one class a line (default: Kinetics-600)")
+    group.add_argument(
+        "--runtime", choices=RUNTIMES, default="auto", help="TFLite runtime (default: auto = LiteRT if installed)"
+    )
+    group.add_argument("--threads", type=positive_int, help="CPU threads for the model (default: cores, at most 4)")
+
+
+def add_result_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("results")
+    group.add_argument(
+        "--fps", type=positive_float, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
+    )
+    group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
+    group.add_argument("--threshold", type=float, default=0.0, help="hide labels scoring below this (0..1)")
+    group.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="LABELS",
+        help="only report these labels (comma-separated, repeatable)",
+    )
+    group.add_argument(
+        "--deny",
+        action="append",
+        default=[],
+        metavar="LABELS",
+        help="never report these labels (comma-separated, repeatable)",
+    )
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+def split_labels(values: list[str]) -> list[str]:
+    return [name.strip() for value in values for name in value.split(",") if name.strip()]
+
+
+def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
+    model_path = assets.resolve_model(args.model)
+    classifier = StreamingClassifier(model_path, runtime=args.runtime, threads=args.threads)
+    labels_path = args.labels or assets.default_labels_path()
+    labels = load_labels(labels_path, classifier.num_classes)
+    top_k = TopK(labels, args.top_k, split_labels(args.allow), split_labels(args.deny), args.threshold)
+    return classifier, top_k
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    classifier, top_k = open_classifier(args)
+    for video in args.videos:
+        results = classify_video(classifier, video, top_k, args.fps)
+        if args.json:
+            for result in _with_progress(results, video):
+                print(json.dumps({"file": video, **result.as_json()}), flush=True)
+        else:
+            last = _last(_with_progress(results, video))
+            print(f"{video}: {classifier.frames_seen} model steps over {last.t:.1f} s")
+            _print_top(last)
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    manifest = assets.load_manifest()
+    clip = assets.models_dir() / manifest.demo_clip.file
+    if not clip.is_file():
+        raise AppError(f"demo clip not found: {clip} (run ./setup.sh or `python -m app models fetch`)")
+    classifier, top_k = open_classifier(args)
+    print(
+        f"Model {classifier.model_path.name} ({classifier.runtime}, {classifier.threads} threads), "
+        f"input {classifier.input_size[0]}x{classifier.input_size[1]}, {args.fps:g} frames/s"
+    )
+    print(f"Clip {clip.name}: a person {manifest.demo_clip.details.get('expected', '?')}\n")
+    last = None
+    for last in classify_video(classifier, clip, top_k, args.fps):
+        summary = "  ".join(f"{s.label} {s.score:.2f}" for s in last.top[:3])
+        print(f"t={last.t:4.1f}s  {summary}")
+    if last is not None:
+        print("\nFinal top-5:")
+        _print_top(last)
+    return 0
+
+
+def run_models_list(args: argparse.Namespace) -> int:
+    manifest = assets.load_manifest()
+    directory = assets.models_dir()
+    print(f"{'name':<12} {'input':>7} {'quant':<8} {'size':>7}  status      file")
+    for key, asset in manifest.models.items():
+        size = f"{asset.size / 1e6:.1f}MB" if asset.size else "?"
+        marker = " (default)" if key == manifest.default_model else ""
+        resolution = asset.details.get("resolution")
+        print(
+            f"{key:<12} {resolution:>3}x{resolution:<3} {asset.details.get('quantization', ''):<8} {size:>7}  "
+            f"{assets.verify(asset, directory):<11} {asset.file}{marker}"
+        )
+    print(f"\ninstalled in {directory}")
+    return 0
+
+
+def run_models_fetch(args: argparse.Namespace) -> int:
+    manifest = assets.load_manifest()
+    names = args.names or [manifest.default_model]
+    if names == ["all"]:
+        names = list(manifest.models)
+    wanted = [manifest.model(name) for name in names] + [manifest.labels, manifest.demo_clip]
+    for asset in wanted:
+        path = assets.fetch(asset, force=args.force)
+        print(f"{assets.verify(asset):<10} {path}")
+    return 0
+
+
+def run_models_verify(args: argparse.Namespace) -> int:
+    manifest = assets.load_manifest()
+    bad = 0
+    for asset in [*manifest.models.values(), manifest.labels, manifest.demo_clip]:
+        status = assets.verify(asset)
+        if status == "missing" and asset.key not in (manifest.default_model, "labels", "demo"):
+            continue  # optional variants the user never fetched
+        print(f"{status:<10} {asset.file}")
+        bad += status in ("corrupt", "missing")
+    if bad:
+        raise AppError(f"{bad} file(s) missing or corrupt: run `python -m app models fetch --force`")
+    return 0
+
+
+def _with_progress(results: Iterator[StepResult], video: str) -> Iterator[StepResult]:
+    """Pass results through, showing how far into the file we are when on a terminal."""
+    if not sys.stderr.isatty():
+        yield from results
+        return
+    total = frame_count(video)
+    for result in results:
+        if total:
+            sys.stderr.write(f"\r{video}: {min(100, 100 * (result.frame + 1) // total):3d}%")
+        yield result
+    sys.stderr.write("\r" + " " * (len(video) + 8) + "\r")
+
+
+def _last(results: Iterator[StepResult]) -> StepResult:
+    last = None
+    for result in results:
+        last = result
+    if last is None:
+        raise AppError("the video produced no model steps")
+    return last
+
+
+def _print_top(result: StepResult) -> None:
+    for scored in result.top:
+        print(f"  {scored.score:6.3f}  {scored.label}")

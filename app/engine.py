@@ -1,0 +1,102 @@
+"""The streaming classifier: one frame in, logits out, every model state threaded through.
+
+Works for any MoViNet-Stream export (A0/A1/A2, int8/float16/float32, any input size or
+class count): the image input, the logits output and the state pairs are all read from
+the model's signature rather than assumed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from app.errors import AppError
+from app.runtime import StreamRunner, TensorSpec, load_model
+
+IMAGE_INPUT = "image"
+LOGITS_OUTPUT = "logits"
+
+
+class StreamingClassifier:
+    """Feeds frames one at a time to a MoViNet-Stream model; `reset()` starts a new clip."""
+
+    def __init__(self, model_path: str | os.PathLike, runtime: str = "auto", threads: int | None = None) -> None:
+        model = load_model(model_path, runtime, threads)
+        image, logits, state_names = _find_stream_interface(model.inputs, model.outputs, str(model_path))
+        self.model_path = model.path
+        self.runtime = model.runtime
+        self.threads = model.threads
+        self.image_spec = image
+        self.logits_spec = logits
+        self.state_names = state_names
+        self.input_size = (image.shape[2], image.shape[3])  # (height, width)
+        self.num_classes = logits.shape[-1]
+        self.frames_seen = 0
+        self._runner: StreamRunner = model.open_stream(image.name, logits.name, {n: n for n in state_names})
+        self._quantized_image = np.empty(image.shape, image.dtype) if image.quantized else None
+
+    def step(self, frame: np.ndarray) -> np.ndarray:
+        """Classify the next frame of the stream.
+
+        `frame` is float32 RGB in [0, 1] with the model's input shape ([1, 1, H, W, 3]).
+        Returns float32 logits of length `num_classes` (dequantized if the model's are not).
+        """
+        raw = self._runner.step(self._to_model_input(frame))
+        self.frames_seen += 1
+        return _dequantize(raw, self.logits_spec).reshape(-1)
+
+    def reset(self) -> None:
+        """Forget the stream so far (new clip, scene cut, camera reopened)."""
+        self._runner.reset()
+        self.frames_seen = 0
+
+    def states(self) -> dict[str, np.ndarray]:
+        """Copies of the current stream states, by name."""
+        return self._runner.states()
+
+    def invoke_only(self) -> None:
+        """A bare model invocation with no state handling: the benchmark's baseline."""
+        self._runner.invoke_only()
+
+    def _to_model_input(self, frame: np.ndarray) -> np.ndarray:
+        if self._quantized_image is None:
+            if frame.dtype != self.image_spec.dtype:
+                return frame.astype(self.image_spec.dtype)
+            return frame
+        spec = self.image_spec
+        info = np.iinfo(spec.dtype)
+        quantized = np.rint(frame / spec.scale) + spec.zero_point
+        np.clip(quantized, info.min, info.max, out=quantized)
+        self._quantized_image[...] = quantized
+        return self._quantized_image
+
+
+def _dequantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    if spec.quantized:
+        return (values.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
+    return values.astype(np.float32, copy=False)
+
+
+def _find_stream_interface(
+    inputs: dict[str, TensorSpec], outputs: dict[str, TensorSpec], where: str
+) -> tuple[TensorSpec, TensorSpec, list[str]]:
+    """Check the signature is a MoViNet stream: an image, logits, and paired states."""
+    image = inputs.get(IMAGE_INPUT)
+    if image is None:
+        raise AppError(f"{where} is not a MoViNet-Stream model: it has no '{IMAGE_INPUT}' input")
+    if len(image.shape) != 5 or image.shape[0] != 1 or image.shape[1] != 1 or image.shape[4] != 3:
+        raise AppError(f"{where}: '{IMAGE_INPUT}' input has shape {list(image.shape)}, expected [1, 1, H, W, 3]")
+    logits = outputs.get(LOGITS_OUTPUT)
+    if logits is None:
+        raise AppError(f"{where} is not a MoViNet-Stream model: it has no '{LOGITS_OUTPUT}' output")
+    state_names = sorted(name for name in inputs if name != IMAGE_INPUT)
+    if not state_names:
+        raise AppError(f"{where} is not a stream model: it has no state inputs (is it a base, non-stream MoViNet?)")
+    for name in state_names:
+        out = outputs.get(name)
+        if out is None:
+            raise AppError(f"{where}: state input '{name}' has no output of the same name to feed back")
+        if out.shape != inputs[name].shape or out.dtype != inputs[name].dtype:
+            raise AppError(f"{where}: state '{name}' output {list(out.shape)} {out.dtype} does not match its input")
+    return image, logits, state_names

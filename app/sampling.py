@@ -1,0 +1,38 @@
+"""Choose which frames reach the model, by timestamp, so it sees its trained rate.
+
+MoViNet-Stream was trained on frames 5 apart at 25 fps: 5 frames per second. Sampling by
+time rather than by frame count gives the same rate from a 30 fps file, a 7 fps GIF or a
+camera whose rate wanders.
+"""
+
+from __future__ import annotations
+
+DEFAULT_FPS = 5.0
+_EPSILON = 1e-3  # seconds: container timestamps are rounded to the millisecond
+
+
+class RateSampler:
+    """Accepts frames at most `fps` times per second of stream time, evenly spaced."""
+
+    def __init__(self, fps: float = DEFAULT_FPS) -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.fps = fps
+        self.period = 1.0 / fps
+        self._next_due: float | None = None
+
+    def accept(self, t: float) -> bool:
+        """Should the frame captured at `t` seconds go to the model?"""
+        if self._next_due is not None and t + _EPSILON < self._next_due:
+            return False
+        if self._next_due is None or t - self._next_due > self.period:
+            # First frame, or a gap longer than a period: restart the schedule here
+            # rather than accept a burst of frames to catch up.
+            self._next_due = t + self.period
+        else:
+            # Keep the schedule on its grid so a 7 fps source still averages 5 fps.
+            self._next_due += self.period
+        return True
+
+    def reset(self) -> None:
+        self._next_due = None
