@@ -185,6 +185,7 @@ def _inspect(interpreter: Any) -> tuple[dict[str, TensorSpec], dict[str, TensorS
     if not signatures:
         raise ValueError("the model has no signature (MoViNet-Stream exports have one)")
     key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+    interpreter.allocate_tensors()  # tflite-runtime needs it before tensors can be set
     runner = interpreter.get_signature_runner(key)
     inputs = {name: _spec(name, d) for name, d in runner.get_input_details().items()}
     outputs = {name: _spec(name, d) for name, d in runner.get_output_details().items()}

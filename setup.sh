@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Set up the app: a virtual environment with its packages, and the default model.
+#
+#   ./setup.sh            runtime packages + default model (A0-Stream int8), label map, demo clip
+#   ./setup.sh --dev      also the test and lint tools
+#   ./setup.sh --tflite   also .venv-tflite: the same app on tflite-runtime 2.14 (numpy<2)
+#   ./setup.sh --no-fetch skip the model download
+#
+# On Raspberry Pi OS it installs python3-picamera2 with apt (the camera library is not on
+# PyPI), builds the venv with --system-site-packages so it can see it, and keeps numpy at
+# the system's major version. Elsewhere it needs no sudo. Safe and quick to run again.
+# MOVINET_ASSETS_DIR=/path/to/folder makes it install the model files from that folder
+# instead of the network (offline / air-gapped installs).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+DEV=0
+TFLITE=0
+FETCH=1
+for arg in "$@"; do
+    case "$arg" in
+        --dev) DEV=1 ;;
+        --tflite) TFLITE=1 ;;
+        --no-fetch) FETCH=0 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "setup.sh: unknown option $arg (see ./setup.sh --help)" >&2; exit 2 ;;
+    esac
+done
+
+PYTHON=${PYTHON:-python3}
+say() { if [ -t 1 ]; then printf '\033[1m==> %s\033[0m\n' "$*"; else printf '==> %s\n' "$*"; fi; }
+
+is_raspberry_pi_os() {
+    [ -f /etc/rpi-issue ] || grep -qs "Raspberry Pi" /proc/device-tree/model
+}
+
+# venv_with DIR REQUIREMENTS... : create DIR if needed and install the requirement files
+# into it, skipping pip entirely when nothing changed since the last run.
+venv_with() {
+    local venv=$1; shift
+    local venv_flags=() constraints=()
+    if is_raspberry_pi_os; then
+        venv_flags+=(--system-site-packages)
+        constraints=(-c "$venv/constraints.txt")
+    fi
+    if [ ! -x "$venv/bin/python" ]; then
+        say "Creating $venv"
+        "$PYTHON" -m venv "${venv_flags[@]}" "$venv"
+    fi
+    if is_raspberry_pi_os; then
+        write_pi_constraints "$venv/constraints.txt"
+    fi
+    local stamp="$venv/.installed" want
+    want=$(cat "$@" "${constraints[@]:1}" 2>/dev/null | sha256sum | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        say "$venv is up to date"
+        return
+    fi
+    say "Installing $* into $venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    local req_flags=()
+    for req in "$@"; do req_flags+=(-r "$req"); done
+    "$venv/bin/python" -m pip install --quiet "${req_flags[@]}" "${constraints[@]}"
+    echo "$want" > "$stamp"
+}
+
+# Raspberry Pi OS: picamera2 from apt is built against the system numpy. Bookworm ships
+# numpy 1.24, so pip must not pull numpy 2 (or an OpenCV that needs it) into the venv.
+write_pi_constraints() {
+    local system_numpy
+    system_numpy=$(/usr/bin/python3 -c 'import numpy; print(numpy.__version__)' 2>/dev/null || echo "")
+    if [ "${system_numpy%%.*}" = "1" ]; then
+        printf 'numpy==%s\nopencv-python-headless<4.12\n' "$system_numpy" > "$1"
+    elif [ -n "$system_numpy" ]; then
+        printf 'numpy==%s\n' "$system_numpy" > "$1"
+    else
+        : > "$1"
+    fi
+}
+
+if is_raspberry_pi_os; then
+    if ! /usr/bin/python3 -c 'import picamera2' 2>/dev/null; then
+        say "Installing python3-picamera2 with apt (needs sudo)"
+        sudo apt-get update
+        sudo apt-get install -y python3-picamera2 python3-venv
+    fi
+    PYTHON=/usr/bin/python3  # the venv must use the Python that picamera2 was built for
+fi
+
+requirements=(requirements.txt)
+[ "$DEV" = 1 ] && requirements+=(requirements-dev.txt)
+venv_with .venv "${requirements[@]}"
+
+if [ "$TFLITE" = 1 ]; then
+    version=$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+    if [ "$version" != "3.11" ]; then
+        echo "setup.sh: --tflite needs Python 3.11 (tflite-runtime 2.14 has no wheel for $version)" >&2
+        exit 1
+    fi
+    venv_with .venv-tflite "${requirements[@]}" requirements-tflite.txt
+fi
+
+if [ "$FETCH" = 1 ]; then
+    say "Fetching the default model, label map and demo clip"
+    .venv/bin/python -m app models fetch
+fi
+
+say "Done. Try: .venv/bin/python -m app demo"

@@ -1,0 +1,69 @@
+"""Shared fixtures: the real model, label map and clips from the assets folder.
+
+Tests read the official files from MOVINET_ASSETS_DIR (CI points it at
+../shared/assets), the same variable an offline install uses. Without it they fall
+back to ../shared/assets beside the project, and fail loudly if that is missing:
+a suite that silently skips the real model would prove nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.runtime import available_runtimes
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def assets_dir() -> Path:
+    folder = Path(os.environ.get("MOVINET_ASSETS_DIR") or PROJECT_ROOT.parent / "shared" / "assets")
+    if not (folder / "models" / "movinet_a0_stream_int8.tflite").is_file():
+        pytest.fail(f"test assets not found in {folder}: set MOVINET_ASSETS_DIR to the shared assets folder")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def assets() -> Path:
+    return assets_dir()
+
+
+@pytest.fixture(scope="session")
+def a0_model(assets: Path) -> Path:
+    return assets / "models" / "movinet_a0_stream_int8.tflite"
+
+
+@pytest.fixture(scope="session")
+def labels_path(assets: Path) -> Path:
+    return assets / "models" / "kinetics600_label_map.txt"
+
+
+@pytest.fixture(scope="session")
+def clips(assets: Path) -> Path:
+    return assets / "clips"
+
+
+RUNTIMES_HERE = available_runtimes()
+
+
+@pytest.fixture(params=RUNTIMES_HERE)
+def runtime(request: pytest.FixtureRequest) -> str:
+    """Every TFLite runtime installed in this environment."""
+    return request.param
+
+
+def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m app ...` as a user would, from the project root."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=PROJECT_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,119 @@
+"""The streaming engine on the real A0 model and real clips, under every installed runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import RUNTIMES_HERE
+
+from app.classify import classify_video
+from app.engine import StreamingClassifier
+from app.labels import TopK, load_labels
+from app.preprocess import Preprocessor
+from app.sampling import RateSampler
+from app.video import read_video
+
+EXPECTED = {
+    "carving_ice_172.mp4": "carving ice",
+    "carving_ice_360.mp4": "carving ice",
+    "arm_wrestling.mp4": "arm wrestling",
+    "cleaning_pool.mp4": "cleaning pool",
+    "shooting_basketball.mp4": "shooting basketball",
+    "riding_horse.gif": "riding or walking with horse",
+}
+
+
+def final_top(model: Path, labels_path: Path, clip: Path, runtime: str) -> tuple[str, float, int]:
+    classifier = StreamingClassifier(model, runtime=runtime, threads=2)
+    top_k = TopK(load_labels(labels_path, classifier.num_classes), k=5)
+    results = list(classify_video(classifier, clip, top_k, fps=5.0))
+    best = results[-1].top[0]
+    return best.label, best.score, len(results)
+
+
+@pytest.mark.parametrize("clip_name", sorted(EXPECTED))
+def test_each_clip_is_recognised(a0_model, labels_path, clips, runtime, clip_name):
+    """Sampled to 5 fps, every shared clip ends with its own class as top-1."""
+    label, score, steps = final_top(a0_model, labels_path, clips / clip_name, runtime)
+    assert label == EXPECTED[clip_name]
+    if clip_name.startswith("carving_ice"):
+        assert score > 0.9
+    # 5 model steps per second of video, whatever the file's own rate.
+    assert steps >= 20
+
+
+@pytest.mark.skipif(len(RUNTIMES_HERE) < 2, reason="needs LiteRT and tflite-runtime in one environment")
+@pytest.mark.parametrize("clip_name", ["carving_ice_360.mp4", "arm_wrestling.mp4", "riding_horse.gif"])
+def test_runtimes_agree(a0_model, labels_path, clips, clip_name):
+    """LiteRT and tflite-runtime give the same final top-1 and the same number of steps."""
+    answers = {rt: final_top(a0_model, labels_path, clips / clip_name, rt) for rt in RUNTIMES_HERE}
+    litert, tflite = answers["litert"], answers["tflite"]
+    assert litert[0] == tflite[0] == EXPECTED[clip_name]
+    assert litert[2] == tflite[2]
+    assert litert[1] == pytest.approx(tflite[1], abs=0.1)
+
+
+def clip_frames(clip: Path, size: tuple[int, int], limit: int = 12) -> list[np.ndarray]:
+    sampler = RateSampler(5.0)
+    preprocess = Preprocessor(*size)
+    frames = [preprocess(f.image, f.order).copy() for f in read_video(clip, sampler.accept)]
+    return frames[:limit]
+
+
+def test_states_are_threaded_and_streams_are_reproducible(a0_model, clips, runtime):
+    """Logits depend on earlier frames (states carried), and two fresh streams agree exactly."""
+    classifier = StreamingClassifier(a0_model, runtime=runtime, threads=2)
+    frames = clip_frames(clips / "carving_ice_360.mp4", classifier.input_size)
+
+    first = [classifier.step(f) for f in frames]
+    classifier.reset()
+    second = [classifier.step(f) for f in frames]
+    memoryless = []
+    for f in frames:
+        classifier.reset()
+        memoryless.append(classifier.step(f))
+
+    np.testing.assert_array_equal(np.array(first), np.array(second))
+    # Step 1 sees no history either way; every later step must differ without states.
+    np.testing.assert_array_equal(first[0], memoryless[0])
+    for n in range(1, len(frames)):
+        assert np.abs(first[n] - memoryless[n]).max() > 1e-3, f"step {n} ignored the stream state"
+
+
+def reference_logits(model: Path, runtime: str, frames: list[np.ndarray]) -> np.ndarray:
+    """The straightforward loop: the runtime's own signature runner, states passed by hand."""
+    if runtime == "litert":
+        from ai_edge_litert.interpreter import Interpreter
+    else:
+        from tflite_runtime.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(model), num_threads=2)
+    runner = interpreter.get_signature_runner()
+    details = runner.get_input_details()
+    states = {n: np.zeros(d["shape"], d["dtype"]) for n, d in details.items() if n != "image"}
+    out = []
+    for frame in frames:
+        result = runner(image=frame, **states)
+        out.append(result.pop("logits").reshape(-1))
+        states = result
+    return np.array(out)
+
+
+def test_logits_bit_identical_to_signature_runner_loop(a0_model, clips, runtime):
+    """The zero-copy state threading changes nothing: same logits, bit for bit."""
+    classifier = StreamingClassifier(a0_model, runtime=runtime, threads=2)
+    frames = clip_frames(clips / "arm_wrestling.mp4", classifier.input_size, limit=25)
+    ours = np.array([classifier.step(f) for f in frames])
+    np.testing.assert_array_equal(ours, reference_logits(a0_model, runtime, frames))
+
+
+def test_model_facts_are_read_from_the_model(a0_model, runtime):
+    classifier = StreamingClassifier(a0_model, runtime=runtime, threads=1)
+    assert classifier.input_size == (172, 172)
+    assert classifier.num_classes == 600
+    assert len(classifier.state_names) == 43
+    states = classifier.states()
+    int_states = [n for n, s in states.items() if s.dtype == np.int32]
+    assert len(int_states) == 16
+    assert all(not s.any() for s in states.values()), "a new stream starts from zero states"
