@@ -285,10 +285,7 @@ def build_stream_model(
 
     # ---- wire up inputs / outputs / signature -------------------------------
     inputs = [(image_name, image), *states]
-    if shuffle_outputs:
-        outputs = [*reversed(next_states), ("logits", logits)]
-    else:
-        outputs = [("logits", logits), *next_states]
+    outputs = [*reversed(next_states), ("logits", logits)] if shuffle_outputs else [("logits", logits), *next_states]
 
     subgraph = schema.SubGraphT()
     subgraph.name = "main"
