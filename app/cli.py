@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -13,14 +14,17 @@ from app.classify import StepResult, classify_video
 from app.engine import StreamingClassifier
 from app.errors import AppError
 from app.labels import TopK, load_labels
+from app.pipeline import Pipeline, PipelineOptions, Result
 from app.runtime import RUNTIMES
 from app.sampling import DEFAULT_FPS
+from app.sources import open_source
 from app.video import frame_count
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
     try:
         return args.handler(args)
     except AppError as exc:
@@ -43,6 +47,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_result_options(classify)
     classify.add_argument("--json", action="store_true", help="print one JSON object per model step")
     classify.set_defaults(handler=run_classify)
+
+    run = commands.add_parser("run", help="classify a live camera, stream or file as it plays")
+    run.add_argument(
+        "--source",
+        default="auto",
+        help="auto (Pi camera, else first /dev/video*), picam, /dev/videoN or N, rtsp://... or http://..., or a file",
+    )
+    run.add_argument("--realtime", action="store_true", help="play a file source at its own rate, like a camera")
+    run.add_argument("--loop", action="store_true", help="play a file source again and again")
+    run.add_argument("--reset-after", type=positive_float, metavar="SECONDS", help="start a new stream after a gap")
+    run.add_argument(
+        "--stall-timeout", type=positive_float, default=5.0, metavar="SECONDS", help="reopen a silent camera (5)"
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON object per model step")
+    run.add_argument("--quiet", action="store_true", help="print nothing per step")
+    add_model_options(run)
+    add_result_options(run)
+    run.set_defaults(handler=run_live)
 
     demo = commands.add_parser("demo", help="classify the demo clip and show the top-5 as it evolves")
     add_model_options(demo)
@@ -144,6 +166,28 @@ def run_classify(args: argparse.Namespace) -> int:
             print(f"{video}: {classifier.frames_seen} model steps over {last.t:.1f} s")
             _print_top(last)
     return 0
+
+
+def run_live(args: argparse.Namespace) -> int:
+    classifier, top_k = open_classifier(args)
+    source = open_source(args.source, realtime=args.realtime, loop=args.loop, model_size=classifier.input_size)
+    options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
+    pipeline = Pipeline(source, classifier, top_k, options)
+    if args.json:
+        pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
+    elif not args.quiet:
+        pipeline.on_result(print_result_line)
+    pipeline.run()
+    return 0
+
+
+def print_result_line(result: Result) -> None:
+    labels = " | ".join(f"{s.label} {s.score:.2f}" for s in result.top[:3])
+    print(
+        f"{result.t:7.1f}s  {labels}   [{result.model_fps:.1f} fps, model {result.model_ms:.1f} ms, "
+        f"latency {result.latency_ms:.0f} ms, dropped {result.dropped}]",
+        flush=True,
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:

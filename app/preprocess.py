@@ -29,15 +29,19 @@ def centre_crop(frame: np.ndarray, aspect: float) -> np.ndarray:
 class Preprocessor:
     """Callable: uint8 HxWx3 frame -> float32 [1, 1, H, W, 3] model input.
 
-    The returned array is reused by the next call: consume it (run the model) first.
+    Outputs come from a ring of `buffers` preallocated arrays: an output stays valid
+    for `buffers - 1` further calls. One buffer suits a caller that runs the model
+    before preprocessing again; a capture thread handing frames to the model through a
+    one-slot mailbox needs three (one being written, one waiting, one being read).
     """
 
-    def __init__(self, height: int, width: int) -> None:
+    def __init__(self, height: int, width: int, buffers: int = 1) -> None:
         self.height = height
         self.width = width
         self._resized = np.empty((height, width, 3), np.uint8)
         self._rgb = np.empty((height, width, 3), np.uint8)
-        self._output = np.empty((1, 1, height, width, 3), np.float32)
+        self._outputs = [np.empty((1, 1, height, width, 3), np.float32) for _ in range(buffers)]
+        self._next = 0
 
     def __call__(self, frame: np.ndarray, order: str = "RGB") -> np.ndarray:
         """`order` is the frame's channel order: "RGB", or "BGR" as OpenCV decodes."""
@@ -53,5 +57,7 @@ class Preprocessor:
             rgb = self._rgb
         elif order != "RGB":
             raise ValueError(f"unknown channel order {order!r}")
-        np.multiply(rgb, _INV_255, out=self._output[0, 0])
-        return self._output
+        output = self._outputs[self._next]
+        self._next = (self._next + 1) % len(self._outputs)
+        np.multiply(rgb, _INV_255, out=output[0, 0])
+        return output

@@ -21,9 +21,13 @@ class RateSampler:
         self.period = 1.0 / fps
         self._next_due: float | None = None
 
+    def due(self, t: float) -> bool:
+        """Would accept(t) take this frame? (No state change: lets a decoder skip work.)"""
+        return self._next_due is None or t + _EPSILON >= self._next_due
+
     def accept(self, t: float) -> bool:
-        """Should the frame captured at `t` seconds go to the model?"""
-        if self._next_due is not None and t + _EPSILON < self._next_due:
+        """Should the frame captured at `t` seconds go to the model? Records the choice."""
+        if not self.due(t):
             return False
         if self._next_due is None or t - self._next_due > self.period:
             # First frame, or a gap longer than a period: restart the schedule here

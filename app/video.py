@@ -29,6 +29,7 @@ class Frame:
     t: float  # seconds since the start of the source
     image: np.ndarray
     order: str
+    captured_at: float = 0.0  # time.monotonic() when it was captured or decoded (latency)
 
 
 def read_video(path: str | os.PathLike, keep: Callable[[float], bool] = lambda t: True) -> Iterator[Frame]:

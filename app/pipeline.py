@@ -1,0 +1,329 @@
+"""The live pipeline: a capture thread feeding the streaming model through a one-slot mailbox.
+
+    source --(every frame)--> capture thread --(sampled, preprocessed)--> Mailbox
+        --> inference thread --> Result --> listeners (console, log, overlay, web, systemd)
+
+The capture thread reads the source continuously, samples frames to the model rate by
+timestamp and preprocesses them, so decoding and resizing overlap with inference. The
+mailbox holds one frame: if the model falls behind, the newest frame replaces the
+waiting one (counted as dropped) and latency never builds up. A file read as fast as
+possible instead waits for the slot, so no frame of it is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from app.engine import StreamingClassifier
+from app.labels import Scored, TopK
+from app.preprocess import Preprocessor
+from app.sampling import RateSampler
+from app.sources import FrameSource, SourceError
+from app.video import Frame
+
+log = logging.getLogger("app.pipeline")
+
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 10.0
+RATE_WINDOW = 10  # steps over which the achieved model rate is measured
+RATE_WARN_FRACTION = 0.9
+
+
+@dataclass(frozen=True)
+class Result:
+    """What the model said about one sampled frame, and how fast it said it."""
+
+    seq: int  # model step since the app started
+    frame: int  # frame index in the source
+    t: float  # stream time of the frame, seconds
+    wall: float  # time.time() when the result was ready
+    source: str
+    top: list[Scored]
+    model_ms: float  # inference time of this step
+    latency_ms: float  # from frame capture to result
+    model_fps: float  # achieved model steps per second, recent
+    dropped: int  # sampled frames the model never saw, so far
+    reset: bool  # the stream state was reset just before this step
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "frame": self.frame,
+            "t": round(self.t, 4),
+            "wall": round(self.wall, 3),
+            "source": self.source,
+            "top": [s.as_dict() for s in self.top],
+            "model_ms": round(self.model_ms, 2),
+            "latency_ms": round(self.latency_ms, 2),
+            "model_fps": round(self.model_fps, 2),
+            "dropped": self.dropped,
+            "reset": self.reset,
+        }
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A sampled frame, preprocessed, on its way to the model."""
+
+    frame: int
+    t: float
+    captured_at: float
+    model_input: np.ndarray
+    reset: bool  # the source was reopened: start a new stream
+
+
+_END = object()  # the source has ended (files only)
+
+
+class Mailbox:
+    """A one-slot hand-over between two threads.
+
+    `put` replaces a waiting item (counting it as dropped) unless `block` is set, in
+    which case it waits for the consumer: no backlog either way.
+    """
+
+    def __init__(self, block: bool = False) -> None:
+        self.block = block
+        self.dropped = 0
+        self._item: Any = None
+        self._full = False
+        self._condition = threading.Condition()
+
+    def put(self, item: Any, stop: threading.Event) -> None:
+        with self._condition:
+            if self.block:
+                while self._full and not stop.is_set():
+                    self._condition.wait(0.1)
+            elif self._full and self._item is not _END:
+                self.dropped += 1
+            self._item, self._full = item, True
+            self._condition.notify_all()
+
+    def get(self, timeout: float) -> Any:
+        """The waiting item, or None after `timeout` seconds with nothing."""
+        with self._condition:
+            if not self._full and not self._condition.wait_for(lambda: self._full, timeout):
+                return None
+            item, self._item, self._full = self._item, None, False
+            self._condition.notify_all()
+            return item
+
+
+@dataclass
+class PipelineOptions:
+    fps: float = 5.0
+    reset_after: float | None = None  # seconds of no frames that start a new stream
+    stall_timeout: float = 5.0  # seconds without frames before a live source is reopened
+
+
+class Pipeline:
+    """Runs source -> model -> listeners until the source ends or a signal arrives."""
+
+    def __init__(
+        self,
+        source: FrameSource,
+        classifier: StreamingClassifier,
+        top_k: TopK,
+        options: PipelineOptions | None = None,
+    ) -> None:
+        self.source = source
+        self.classifier = classifier
+        self.top_k = top_k
+        self.options = options or PipelineOptions()
+        self.stop_event = threading.Event()
+        self.mailbox = Mailbox(block=not source.live and not getattr(source, "realtime", False))
+        self.result_listeners: list[Callable[[Result], None]] = []
+        self.frame_listeners: list[Callable[[Frame], None]] = []
+        self.closers: list[Callable[[], None]] = []
+        self.last_frame_at = time.monotonic()
+        self.reopens = 0
+        self.error: BaseException | None = None
+        self._sampler = RateSampler(self.options.fps)
+        self._preprocess = Preprocessor(*classifier.input_size, buffers=3)
+        self._rate_warned = False
+
+    # -- wiring -------------------------------------------------------------------------
+    def on_result(self, listener: Callable[[Result], None]) -> None:
+        self.result_listeners.append(listener)
+
+    def on_frame(self, listener: Callable[[Frame], None]) -> None:
+        """Every captured frame (for a preview); called on the capture thread, keep it cheap."""
+        self.frame_listeners.append(listener)
+
+    def on_close(self, closer: Callable[[], None]) -> None:
+        """Called once at shutdown, after the last result: flush and release."""
+        self.closers.append(closer)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    # -- running ------------------------------------------------------------------------
+    def run(self, handle_signals: bool = True) -> None:
+        """Open the source (AppError if impossible), run to the end, then shut down cleanly."""
+        self.source.open()
+        previous = self._install_signal_handlers() if handle_signals else {}
+        capture = threading.Thread(target=self._guard(self._capture_loop), name="capture", daemon=True)
+        inference = threading.Thread(target=self._guard(self._inference_loop), name="inference", daemon=True)
+        try:
+            capture.start()
+            inference.start()
+            while not self.stop_event.wait(0.1):
+                self._watchdog()
+        finally:
+            self.stop_event.set()
+            self.source.close()  # unblocks a capture thread waiting on the device
+            capture.join(timeout=5)
+            inference.join(timeout=30)
+            for closer in self.closers:
+                closer()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        if self.error is not None:
+            raise self.error
+
+    def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
+        def guarded() -> None:
+            try:
+                loop()
+            except BaseException as exc:  # re-raised on the main thread by run()
+                self.error = exc
+            finally:
+                self.stop_event.set()
+
+        return guarded
+
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        previous = {}
+
+        def handler(signum: int, frame: FrameType | None) -> None:
+            log.info("%s received: stopping", signal.Signals(signum).name)
+            self.stop_event.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+        return previous
+
+    def _watchdog(self) -> None:
+        """A live source silent for stall_timeout is closed, which makes capture reopen it."""
+        if not self.source.live:
+            return
+        silent = time.monotonic() - self.last_frame_at
+        if silent > self.options.stall_timeout:
+            log.warning("%s delivered no frame for %.1f s: reopening", self.source.name, silent)
+            self.last_frame_at = time.monotonic()
+            self.source.close()
+
+    def _capture_loop(self) -> None:
+        reset_next = False
+        backoff = BACKOFF_START_S
+        while not self.stop_event.is_set():
+            try:
+                for frame in self.source.frames(self._wanted):
+                    self.last_frame_at = time.monotonic()
+                    backoff = BACKOFF_START_S
+                    for listener in self.frame_listeners:
+                        listener(frame)
+                    if self._sampler.accept(frame.t):
+                        model_input = self._preprocess(frame.image, frame.order)
+                        sample = Sample(frame.index, frame.t, frame.captured_at, model_input, reset_next)
+                        self.mailbox.put(sample, self.stop_event)
+                        reset_next = False
+                    if self.stop_event.is_set():
+                        return
+                if not self.source.live:
+                    self.mailbox.put(_END, self.stop_event)
+                    return
+                if self.stop_event.is_set():
+                    return
+                raise SourceError(f"{self.source.name} stopped")
+            except SourceError as exc:
+                log.warning("%s failed: %s", self.source.name, exc)
+            reset_next = True
+            self._sampler.reset()
+            backoff = self._reopen(backoff)
+
+    def _wanted(self, t: float) -> bool:
+        """Convert this frame? Always if someone displays frames, else only sampled ones."""
+        return bool(self.frame_listeners) or self._sampler.due(t)
+
+    def _reopen(self, backoff: float) -> float:
+        """Reopen the source, waiting longer after each failure; returns the next wait."""
+        while not self.stop_event.is_set():
+            self.source.close()
+            if self.stop_event.wait(backoff):
+                break
+            try:
+                self.source.open()
+            except Exception as exc:  # any failure to reopen is retried, never fatal
+                log.warning("reopening %s failed: %s (next try in %.1f s)", self.source.name, exc, backoff)
+                backoff = min(BACKOFF_MAX_S, backoff * 2)
+                continue
+            self.reopens += 1
+            self.last_frame_at = time.monotonic()
+            log.warning("%s reopened; the stream state will be reset", self.source.name)
+            return min(BACKOFF_MAX_S, backoff * 2)
+        return backoff
+
+    def _inference_loop(self) -> None:
+        seq = 0
+        last_t: float | None = None
+        finished: deque[float] = deque(maxlen=RATE_WINDOW)
+        while not self.stop_event.is_set():
+            sample = self.mailbox.get(timeout=0.2)
+            if sample is None:
+                continue
+            if sample is _END:
+                self.stop_event.set()
+                return
+            gap = self.options.reset_after
+            reset = sample.reset or (gap is not None and last_t is not None and sample.t - last_t > gap)
+            if reset:
+                self.classifier.reset()
+            last_t = sample.t
+            started = time.perf_counter()
+            logits = self.classifier.step(sample.model_input)
+            model_ms = (time.perf_counter() - started) * 1000
+            now = time.monotonic()
+            finished.append(now)
+            model_fps = (len(finished) - 1) / (finished[-1] - finished[0]) if len(finished) > 1 else 0.0
+            result = Result(
+                seq=seq,
+                frame=sample.frame,
+                t=sample.t,
+                wall=time.time(),
+                source=self.source.name,
+                top=self.top_k(logits),
+                model_ms=model_ms,
+                latency_ms=(now - sample.captured_at) * 1000,
+                model_fps=model_fps,
+                dropped=self.mailbox.dropped,
+                reset=reset,
+            )
+            seq += 1
+            self._check_rate(result)
+            for listener in self.result_listeners:
+                listener(result)
+
+    def _check_rate(self, result: Result) -> None:
+        """Warn once if the model cannot keep up with the target rate on a live source."""
+        paced = self.source.live or getattr(self.source, "realtime", False)
+        if not paced or self._rate_warned or result.seq < 2 * RATE_WINDOW:
+            return
+        if result.model_fps < RATE_WARN_FRACTION * self.options.fps:
+            self._rate_warned = True
+            log.warning(
+                "the model reaches %.1f steps/s, below the %.1f fps target: try a smaller model, "
+                "more --threads, or a lower --fps",
+                result.model_fps,
+                self.options.fps,
+            )
