@@ -65,7 +65,7 @@ def load_manifest(path: str | os.PathLike = MANIFEST_PATH) -> Manifest:
         return Manifest(
             models, _asset("labels", data["labels"]), _asset("demo", data["demo_clip"]), data["default_model"]
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AppError(f"model manifest {path} is unreadable: {exc}") from None
 
 
@@ -95,7 +95,10 @@ def resolve_model(name_or_path: str | None) -> Path:
     manifest = load_manifest()
     if name_or_path in manifest.models:
         return models_dir() / manifest.models[name_or_path].file
-    return Path(name_or_path)
+    path = Path(name_or_path)
+    if not path.exists() and path.suffix != ".tflite" and len(path.parts) == 1:
+        manifest.model(name_or_path)  # a mistyped model name: say which names exist
+    return path
 
 
 def sha256_of(path: Path) -> str:
@@ -154,9 +157,9 @@ def fetch(asset: Asset, directory: Path | None = None, offline_dir: str | None =
         try:
             _download(asset, entry, target)
             return target
-        except (urllib.error.URLError, OSError, tarfile.TarError, ValueError) as exc:
+        except (urllib.error.URLError, OSError, tarfile.TarError, ValueError, AppError) as exc:
             failures.append(f"{entry['url']}: {getattr(exc, 'reason', exc)}")
-    raise AppError(f"could not download {asset.file}; tried:\n  " + "\n  ".join(failures))
+    raise AppError(f"could not download {asset.file}; tried {len(failures)} address(es): " + "; ".join(failures))
 
 
 def _find_offline(asset: Asset, folder: Path) -> Path:
@@ -179,7 +182,10 @@ def _download(asset: Asset, entry: dict[str, str], target: Path) -> None:
         _copy_with_progress(response, archive, f"{asset.file} (archive)", total, hashlib.sha256())
         archive.seek(0)
         with tarfile.open(fileobj=archive, mode="r:*") as tar:
-            extracted = tar.extractfile(member)
+            try:
+                extracted = tar.extractfile(member)
+            except KeyError:
+                extracted = None
             if extracted is None:
                 raise ValueError(f"archive has no file {member}")
             _install(asset, extracted, target, label=asset.file, total=None)
@@ -219,6 +225,8 @@ def _copy_with_progress(source: BinaryIO, out: BinaryIO, label: str, total: int 
         done += len(chunk)
         if show:
             sys.stderr.write("\r" + _progress_line(label, done, total))
+    if total and done != total:
+        raise ValueError(f"incomplete download: got {done} of {total} bytes")
     if show:
         sys.stderr.write("\r" + _progress_line(label, done, total) + "\n")
     else:

@@ -18,6 +18,10 @@ from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from app.errors import AppError
 
+# FFmpeg inside OpenCV prints its own complaints ("moov atom not found") to stderr for a
+# damaged file; our one-line error says it better. Read at the first VideoCapture.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 GIF_SUFFIXES = {".gif"}
 
 
