@@ -1,0 +1,198 @@
+"""The live pipeline with a real video file standing in for a camera, faults included."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import PROJECT_ROOT, run_app
+
+from app.engine import StreamingClassifier
+from app.labels import TopK, load_labels
+from app.pipeline import Mailbox, Pipeline, PipelineOptions, Result
+from app.sources import FileSource, SourceError
+from app.video import Frame
+
+
+@pytest.fixture(scope="module")
+def classifier(a0_model: Path) -> StreamingClassifier:
+    return StreamingClassifier(a0_model, threads=2)
+
+
+@pytest.fixture(scope="module")
+def top_k(labels_path: Path) -> TopK:
+    return TopK(load_labels(labels_path, 600), k=5)
+
+
+def run_pipeline(pipeline: Pipeline, seconds: float | None = None) -> list[Result]:
+    results: list[Result] = []
+    pipeline.on_result(results.append)
+    if seconds is not None:
+        threading.Timer(seconds, pipeline.stop).start()
+    pipeline.run(handle_signals=False)
+    return results
+
+
+def test_realtime_file_gives_five_results_a_second(clips, classifier, top_k):
+    """A file played at its own rate behaves like a camera: ~5 results/s, right label, low latency."""
+    source = FileSource(clips / "carving_ice_360.mp4", realtime=True)
+    results = run_pipeline(Pipeline(source, classifier, top_k))
+    walls = np.array([r.wall for r in results])
+    assert len(results) == pytest.approx(6.7 * 5, abs=2)
+    assert np.median(np.diff(walls)) == pytest.approx(0.2, abs=0.03)
+    assert results[-1].top[0].label == "carving ice"
+    assert results[-1].model_fps == pytest.approx(5.0, rel=0.1)
+    assert np.median([r.latency_ms for r in results]) < 100
+    assert all(r.dropped == 0 for r in results)
+    assert [r.seq for r in results] == list(range(len(results)))
+
+
+def test_full_speed_file_loses_no_sampled_frame(clips, classifier, top_k):
+    """Read as fast as possible, a file waits for the model rather than dropping frames."""
+    results = run_pipeline(Pipeline(FileSource(clips / "arm_wrestling.mp4"), classifier, top_k))
+    assert len(results) == 50
+    assert results[-1].dropped == 0
+    assert results[-1].top[0].label == "arm wrestling"
+
+
+class FlakyCamera(FileSource):
+    """A looping clip that fails the way cameras do: an error, or silence, mid-run."""
+
+    live = True
+
+    def __init__(self, path: Path, fault: str, after_frames: int = 10) -> None:
+        super().__init__(path, realtime=True, loop=True)
+        self.fault = fault
+        self.after_frames = after_frames
+        self.opens = 0
+        self._unblock = threading.Event()
+
+    def open(self) -> None:
+        super().open()
+        self.opens += 1
+        self._unblock.clear()
+
+    def frames(self, keep) -> Iterator[Frame]:  # type: ignore[no-untyped-def]
+        for n, frame in enumerate(super().frames(keep)):
+            if self.opens == 1 and n == self.after_frames:
+                if self.fault == "raise":
+                    raise SourceError("camera unplugged")
+                self._unblock.wait()  # "stall": hangs until closed, like a stuck driver
+                return
+            yield frame
+
+    def close(self) -> None:
+        super().close()
+        self._unblock.set()
+
+
+@pytest.mark.parametrize("fault", ["raise", "stall"])
+def test_failing_camera_is_reopened_and_the_run_continues(clips, classifier, top_k, fault):
+    camera = FlakyCamera(clips / "carving_ice_172.mp4", fault)
+    pipeline = Pipeline(camera, classifier, top_k, PipelineOptions(stall_timeout=1.0))
+    results = run_pipeline(pipeline, seconds=6.0)
+    assert camera.opens == 2
+    assert pipeline.reopens == 1
+    resets = [r for r in results if r.reset]
+    assert len(resets) == 1, "the stream state is reset once, when the camera comes back"
+    after = [r for r in results if r.seq > resets[0].seq]
+    assert len(after) >= 5, "results keep coming after the reopen"
+    assert pipeline.error is None
+
+
+def test_reset_after_a_gap_in_stream_time(clips, classifier, top_k):
+    """--reset-after: a jump in timestamps (looping file restarting) starts a new stream."""
+    source = FileSource(clips / "carving_ice_172.mp4", loop=True)
+    options = PipelineOptions(reset_after=0.1)  # every sampled step is 0.2 s apart: always a "gap"
+    results = run_pipeline(Pipeline(source, classifier, top_k, options), seconds=1.0)
+    assert len(results) > 3
+    assert all(r.reset for r in results[1:])
+
+
+def test_mailbox_keeps_only_the_newest_and_counts_drops():
+    stop = threading.Event()
+    box = Mailbox()
+    for item in range(5):
+        box.put(item, stop)
+    assert box.get(timeout=0.1) == 4
+    assert box.dropped == 4
+    assert box.get(timeout=0.05) is None
+
+
+def test_unopenable_sources_exit_non_zero_with_one_line(a0_model, labels_path, tmp_path):
+    for source in ["/dev/video99", str(tmp_path / "missing.mp4")]:
+        done = run_app("run", "--source", source, "--model", str(a0_model), "--labels", str(labels_path))
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr
+        assert done.stderr.strip().splitlines()[-1].startswith("error: ")
+        assert source in done.stderr
+
+
+def test_sigterm_mid_run_exits_zero_with_every_result_flushed(clips, a0_model, labels_path):
+    command = [sys.executable, "-m", "app", "run", "--source", str(clips / "carving_ice_172.mp4")]
+    command += ["--realtime", "--loop", "--json", "--model", str(a0_model), "--labels", str(labels_path)]
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        seen.append(json.loads(line))
+        if len(seen) == 8:
+            break
+    process.send_signal(signal.SIGTERM)
+    rest, errors = process.communicate(timeout=20)
+    assert process.returncode == 0, errors
+    lines = [json.loads(line) for line in rest.splitlines()]
+    records = seen + lines
+    assert [r["seq"] for r in records] == list(range(len(records)))
+    assert "Traceback" not in errors
+
+
+FAKES = Path(__file__).parent / "fakes"
+
+
+@pytest.mark.parametrize(
+    ("platform", "lores_format"),
+    [("VC4", "YUV420"), ("PISP", "RGB888")],
+)
+def test_pi_camera_configuration_and_colour(monkeypatch, platform, lores_format):
+    """Against the stand-in picamera2: streams, formats, rate asked for; colours come out RGB."""
+    monkeypatch.syspath_prepend(str(FAKES))
+    monkeypatch.setenv("FAKE_PICAMERA_PLATFORM", platform)
+    monkeypatch.setenv("FAKE_PICAMERA_COLOUR", "200,30,60")
+    for name in [m for m in sys.modules if m.startswith("picamera2")]:
+        monkeypatch.delitem(sys.modules, name)
+    from picamera2 import Picamera2
+
+    from app.picamera import PiCameraSource, pi_camera_available
+    from app.preprocess import Preprocessor
+
+    assert pi_camera_available()
+    source = PiCameraSource(model_size=(172, 172), camera_fps=30.0)
+    source.open()
+    camera = Picamera2.instances[-1]
+    config = camera.configuration
+    assert config["main"] == {"size": (1280, 720), "format": "XBGR8888"}
+    assert config["lores"]["format"] == lores_format
+    width, height = config["lores"]["size"]
+    assert height == 172 and width == 306, "lores covers the model input with the sensor's aspect"
+    assert config["controls"]["FrameRate"] == 30.0
+    assert config["aligned"]
+
+    frames = []
+    for frame in source.frames(lambda t: True):
+        frames.append(frame)
+        if len(frames) == 4:
+            break
+    source.close()
+    assert camera.closed
+    assert [round(f.t, 3) for f in frames] == [0.0, 0.033, 0.067, 0.1]
+    model_input = Preprocessor(172, 172)(frames[0].image, frames[0].order)
+    centre = model_input[0, 0, 86, 86] * 255
+    np.testing.assert_allclose(centre, [200, 30, 60], atol=3)
