@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from app import assets
+from app.bench_cli import add_bench_command
 from app.classify import StepResult, classify_video
 from app.engine import StreamingClassifier
 from app.errors import AppError
@@ -65,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(run)
     add_result_options(run)
     run.set_defaults(handler=run_live)
+
+    add_bench_command(commands, add_model_options, positive_int)
 
     demo = commands.add_parser("demo", help="classify the demo clip and show the top-5 as it evolves")
     add_model_options(demo)
