@@ -16,7 +16,7 @@ from app.labels import TopK, load_labels
 from app.runtime import available_runtimes
 
 
-def add_bench_command(commands: Any, add_model_options: Any, positive_int: Any) -> None:
+def add_bench_command(commands: Any, positive_int: Any) -> None:
     bench = commands.add_parser("bench", help="measure per-step cost of models and runtimes on this machine")
     bench.add_argument(
         "--model", action="append", default=[], help="model name or path (repeatable; default: installed)"

@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_result_options(run)
     run.set_defaults(handler=run_live)
 
-    add_bench_command(commands, add_model_options, positive_int)
+    add_bench_command(commands, positive_int)
 
     demo = commands.add_parser("demo", help="classify the demo clip and show the top-5 as it evolves")
     add_model_options(demo)
