@@ -1,0 +1,235 @@
+"""`python -m app plot LOG`: the top actions' probabilities over time as a PNG line chart.
+
+Drawn with Pillow (already a dependency) rather than matplotlib, which is ~40 MB with its
+dependencies on a Pi. Lines and bands are drawn at twice the size and scaled down, which
+smooths them; text is drawn afterwards at the final size, so it stays sharp.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from app.errors import AppError
+from app.headless import add_event_arguments, given_detector, parse_number
+from app.logread import Timeline, read_timeline
+
+DEFAULT_SIZE = "1200x600"
+PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
+OTHER = (150, 150, 150)  # bands of events whose action has no line
+INK = (40, 40, 40)
+GRID = (225, 225, 225)
+SCALE = 2  # supersampling of the line layer
+_TICK_STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200]
+
+
+def add_plot_command(commands: argparse._SubParsersAction) -> None:
+    plot = commands.add_parser("plot", help="draw the top-5 actions over time from a --log (or --json output) as a PNG")
+    plot.add_argument("log", metavar="LOG", help="a `run --log` file (with its rotated files) or --json output")
+    plot.add_argument("-o", "--output", type=Path, metavar="PNG", help="the image to write (default: LOG with .png)")
+    plot.add_argument(
+        "--size", default=DEFAULT_SIZE, metavar="WxH", help=f"image size in pixels (default {DEFAULT_SIZE})"
+    )
+    plot.add_argument("--top", default="5", metavar="N", help="how many actions to draw (default 5, at most 6)")
+    add_event_arguments(plot, defaults=False)
+    plot.set_defaults(handler=run_plot)
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    size = parse_size(args.size)
+    count = int(parse_number("--top", args.top, int, 1))
+    if count > len(PALETTE):
+        raise AppError(f"--top must be at most {len(PALETTE)}, got {count}")
+    timeline = read_timeline(args.log, given_detector(args))
+    if not timeline.steps:
+        raise AppError(
+            f"{args.log} has no step records to plot (written with --log-level events?): "
+            f"`python -m app summary {args.log}` lists its events"
+        )
+    output = args.output or Path(args.log).with_suffix(".png")
+    if output.resolve() in {f.resolve() for f in timeline.files}:
+        raise AppError(f"-o {output} would overwrite the log")
+    image = draw_timeline(timeline, size, count)
+    try:
+        image.save(output, format="PNG", optimize=True)
+    except OSError as exc:
+        raise AppError(f"cannot write {output}: {exc.strerror or exc}") from None
+    skipped = f", {timeline.skipped} unreadable line(s) skipped" if timeline.skipped else ""
+    print(f"{output}: {len(timeline.steps)} steps, {len(timeline.spans)} events, {size[0]}x{size[1]}{skipped}")
+    return 0
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    width, _, height = text.lower().partition("x")
+    # At most 2400x1600: drawn at twice that, the image takes ~46 MB, fine on a Pi with 1 GB.
+    if not (width.isdigit() and height.isdigit()) or not (320 <= int(width) <= 2400 and 200 <= int(height) <= 1600):
+        raise AppError(f"--size must be WIDTHxHEIGHT between 320x200 and 2400x1600, got {text!r}")
+    return int(width), int(height)
+
+
+def top_labels(timeline: Timeline, count: int) -> list[str]:
+    """The actions with the most probability over the whole timeline (its area under the curve)."""
+    totals: dict[str, float] = defaultdict(float)
+    for step in timeline.steps:
+        for scored in step.top:
+            totals[scored.label] += scored.score
+    return sorted(totals, key=lambda label: -totals[label])[:count]
+
+
+def draw_timeline(timeline: Timeline, size: tuple[int, int], count: int = 5) -> Image.Image:
+    """The chart: one line per top action, event bands behind, legend below."""
+    width, height = size
+    labels = top_labels(timeline, count)
+    colors = {label: PALETTE[i] for i, label in enumerate(labels)}
+    text_size = max(12, round(min(width / 2, height) / 40))
+    font, bold = _font(text_size), _font(text_size + 3)
+
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    line_height = _text_box(probe, "Ag", font)[1]
+    legend_rows = _legend_rows(probe, labels, font, width - 40, any(s.label not in colors for s in timeline.spans))
+    left = 16 + _text_box(probe, "0.0", font)[0] + 10
+    strip = 14 + _text_box(probe, "Ag", bold)[1] + 12  # a row above the chart for the events' names
+    top = strip + line_height + 8
+    bottom = height - (12 + line_height + 14 + len(legend_rows) * (line_height + 8))
+    right = width - 20
+    x_max = max(timeline.steps[-1].x, 1e-6)
+
+    def px(x: float) -> float:
+        return left + (right - left) * x / x_max
+
+    def py(score: float) -> float:
+        return bottom - (bottom - top) * score
+
+    # -- lines and bands, supersampled ------------------------------------------------
+    layer = Image.new("RGB", (width * SCALE, height * SCALE), "white")
+    draw = ImageDraw.Draw(layer)
+
+    def box(x0: float, y0: float, x1: float, y1: float, fill: tuple[int, int, int]) -> None:
+        draw.rectangle([x0 * SCALE, y0 * SCALE, x1 * SCALE, y1 * SCALE], fill=fill)
+
+    for span in timeline.spans:
+        x0, x1 = px(span.x0), max(px(span.x1), px(span.x0) + 2)
+        box(x0, strip, x1, bottom, _tint(colors.get(span.label, OTHER), 0.16))
+    for i in range(6):
+        box(left, py(i / 5), right, py(i / 5) + 0.5, GRID)
+    ticks = _ticks(x_max, (right - left) / 90)
+    for x in ticks:
+        box(px(x), top, px(x) + 0.5, bottom, GRID)
+    for x0, _source in timeline.segments[1:]:
+        for y in range(int(top), int(bottom), 8):  # dashed: where a new run or file begins
+            box(px(x0) - 0.5, y, px(x0) + 0.5, min(y + 4, bottom), OTHER)
+    # One polyline per action and segment: a line never joins two runs or files.
+    lines: dict[str, list[list[tuple[float, float]]]] = {label: [] for label in labels}
+    starts = {x0 for x0, _ in timeline.segments}
+    for step in timeline.steps:
+        scores = {s.label: s.score for s in step.top}
+        for label in labels:
+            if step.x in starts or not lines[label]:
+                lines[label].append([])
+            lines[label][-1].append((px(step.x) * SCALE, py(scores.get(label, 0.0)) * SCALE))  # not in top-k: ~0
+    dots = len(timeline.steps) < 60  # few steps: mark each one
+    for label in reversed(labels):  # the first action is drawn last, on top
+        for points in lines[label]:
+            if len(points) > 1:
+                draw.line(points, fill=colors[label], width=2 * SCALE, joint="curve")
+            for x, y in points if dots or len(points) == 1 else []:
+                r = 2.5 * SCALE
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=colors[label])
+    box(left, top, left + 1, bottom, INK)
+    box(left, bottom, right, bottom + 1, INK)
+    image = layer.resize(size, Image.Resampling.LANCZOS)
+
+    # -- text, at the final size ------------------------------------------------------
+    draw = ImageDraw.Draw(image)
+    draw.text((left, 12), "Top actions over time", font=bold, fill=INK)
+    sources = sorted({step.source for step in timeline.steps})
+    about = f"{timeline.name}: {', '.join(sources) if len(sources) < 4 else f'{len(sources)} sources'}"
+    about += f", {len(timeline.steps)} steps, {len(timeline.spans)} events"
+    about = _fit(draw, about, right - left - _text_box(draw, "Top actions over time", bold)[0] - 30, font)
+    draw.text((right, 14 + 3), about, font=font, fill=OTHER, anchor="ra")
+    for i in range(6):
+        draw.text((left - 8, py(i / 5)), f"{i / 5:.1f}", font=font, fill=INK, anchor="rm")
+    for x in ticks:
+        draw.text((px(x), bottom + 8), _clock(x, x_max), font=font, fill=INK, anchor="ma")
+    for span in timeline.spans:
+        room = px(span.x1) - px(span.x0) - 6
+        if room > 40:
+            ink = _tint(colors.get(span.label, OTHER), 1.3)
+            draw.text((px(span.x0) + 4, strip + 3), _fit(draw, span.label, room, font), font=font, fill=ink)
+    y = bottom + 8 + line_height + 14
+    for row in legend_rows:
+        x = 20.0
+        for label, entry_width in row:
+            color = colors.get(label, OTHER)
+            swatch = [x, y + 2, x + line_height - 4, y + line_height - 2]
+            draw.rectangle(swatch, fill=color if label in colors else _tint(OTHER, 0.3))
+            draw.text((x + line_height + 2, y), label if label in colors else "other events", font=font, fill=INK)
+            x += entry_width
+        y += line_height + 8
+    return image
+
+
+def _legend_rows(
+    draw: ImageDraw.ImageDraw, labels: list[str], font: ImageFont.ImageFont, width: float, others: bool
+) -> list[list[tuple[str, float]]]:
+    """Legend entries (label, width) flowed into rows that fit `width`."""
+    height = _text_box(draw, "Ag", font)[1]
+    entries = [(label, height + 2 + _text_box(draw, label, font)[0] + 24) for label in labels]
+    if others:
+        entries.append(("", height + 2 + _text_box(draw, "other events", font)[0] + 24))
+    rows: list[list[tuple[str, float]]] = [[]]
+    for entry in entries:
+        if rows[-1] and sum(w for _, w in rows[-1]) + entry[1] > width:
+            rows.append([])
+        rows[-1].append(entry)
+    return rows
+
+
+def _ticks(x_max: float, most: float) -> list[float]:
+    step = next((s for s in _TICK_STEPS if x_max / s <= max(2.0, most)), _TICK_STEPS[-1])
+    return [i * step for i in range(int(x_max / step + 1e-9) + 1)]
+
+
+def _clock(x: float, x_max: float) -> str:
+    """Axis time: seconds for a clip, m:ss or h:mm for long runs."""
+    if x_max < 60:
+        return f"{x:g}s"
+    seconds = round(x)
+    if x_max < 3600:
+        return f"{seconds // 60}:{seconds % 60:02d}"
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}"
+
+
+def _tint(color: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
+    """`amount` < 1 fades towards white (a band); > 1 darkens (text on a band)."""
+    if amount > 1:
+        return tuple(int(c / amount) for c in color)  # type: ignore[return-value]
+    return tuple(round(255 - (255 - c) * amount) for c in color)  # type: ignore[return-value]
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    """DejaVu Sans if installed (Raspberry Pi OS has it), else Pillow's own font."""
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size)
+    except OSError:
+        try:
+            return ImageFont.load_default(size=size)  # Pillow >= 10.1
+        except TypeError:
+            return ImageFont.load_default()
+
+
+def _text_box(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont) -> tuple[float, float]:
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    return right - left, bottom - top
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, width: float, font: ImageFont.ImageFont) -> str:
+    """`text`, cut short with an ellipsis if it is wider than `width` pixels."""
+    if _text_box(draw, text, font)[0] <= width:
+        return text
+    while text and _text_box(draw, text + "…", font)[0] > width:
+        text = text[:-1]
+    return text + "…" if text else ""
