@@ -1,0 +1,279 @@
+"""The systemd services as installed: file layout, `systemd-analyze verify`, exposure scores.
+
+The installer runs as a user would (`python -m app.service_install`), but always with
+`--root` into a temporary folder, so nothing here touches the system: no user is
+created and systemctl only links files offline (`systemctl --root`). The units are then
+checked where they were installed, with the real systemd-analyze.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_ROOT, run_app
+
+from app.service_install import SERVICES, Layout, service_user_problem
+
+ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze (systemd's own tool) is not installed")
+MAX_EXPOSURE = {"logger": 2.0, "kiosk": 4.0}
+PYTHON = PROJECT_ROOT / ".venv/bin/python"
+
+
+def installer(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app.service_install", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def install(root: Path, name: str, *options: str) -> subprocess.CompletedProcess:
+    result = installer("install", name, "--root", str(root), *options)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def make_desktop_root(root: Path, autologin: str | None = "pi") -> Path:
+    """What Raspberry Pi OS with Desktop Autologin looks like to the installer."""
+    (root / "etc/lightdm").mkdir(parents=True)
+    (root / "etc/systemd/system").mkdir(parents=True)
+    login = f"autologin-user={autologin}" if autologin else "#autologin-user="
+    (root / "etc/lightdm/lightdm.conf").write_text(f"[LightDM]\n[Seat:*]\ngreeter-session=pi-greeter\n{login}\n")
+    (root / "etc/systemd/system/display-manager.service").symlink_to("/lib/systemd/system/lightdm.service")
+    (root / "etc/systemd/system/default.target").symlink_to("/lib/systemd/system/graphical.target")
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000:,,,:/home/pi:/bin/bash\n")
+    return root
+
+
+def settings(path: Path) -> dict[str, list[str]]:
+    """A unit file's assignments, key -> values in order (comments and sections left out)."""
+    values: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        if line and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            values.setdefault(key, []).append(value)
+    return values
+
+
+def verify(unit: Path) -> list[str]:
+    """Everything `systemd-analyze verify` complains about: warnings go to stderr with exit 0."""
+    result = subprocess.run([ANALYZE, "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=30)
+    problems = [line for line in result.stderr.splitlines() if line.strip()]
+    if result.returncode != 0:
+        problems.append(f"exit status {result.returncode}")
+    return problems
+
+
+def exposure(unit: Path) -> float:
+    result = subprocess.run(
+        [ANALYZE, "security", "--offline=true", str(unit)], capture_output=True, text=True, timeout=30
+    )
+    match = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", result.stdout)
+    assert match, f"no overall exposure in:\n{result.stdout}{result.stderr}"
+    return float(match[1])
+
+
+@pytest.fixture
+def console_root(tmp_path: Path) -> Path:
+    """Both services installed on a console-only Pi (Raspberry Pi OS Lite), logger first."""
+    root = tmp_path / "console"
+    install(root, "logger")
+    install(root, "kiosk")
+    return root
+
+
+@pytest.fixture
+def desktop_root(tmp_path: Path) -> Path:
+    root = make_desktop_root(tmp_path / "desktop")
+    install(root, "kiosk")
+    return root
+
+
+def test_installed_layout_points_at_the_real_checkout(console_root: Path) -> None:
+    for name in SERVICES:
+        layout = Layout(console_root, name)
+        assert layout.unit == console_root / f"etc/systemd/system/movinet-{name}.service"
+        assert layout.config == console_root / f"etc/movinet/{name}.toml"
+        assert layout.config.read_text() == (PROJECT_ROOT / f"systemd/{name}.toml").read_text()
+        unit = settings(layout.unit)
+        command = unit["ExecStart"][0].split()
+        assert command == [str(PYTHON), "-m", "app", "run", "--config", f"/etc/movinet/{name}.toml"]
+        assert PYTHON.exists()
+        assert unit["WorkingDirectory"] == [str(PROJECT_ROOT)]
+        assert not re.search(r"@[A-Z]+@", layout.unit.read_text())  # every placeholder filled in
+        for path in (layout.unit, layout.config):
+            assert path.stat().st_mode & 0o777 == 0o644
+    # Both want the one camera: installing the kiosk disabled the logger.
+    wants = console_root / "etc/systemd/system/multi-user.target.wants"
+    assert sorted(p.name for p in wants.iterdir()) == ["movinet-kiosk.service"]
+    assert not (console_root / "etc/systemd/system/movinet-kiosk.service.d").exists()
+
+
+def test_units_keep_the_service_contract(console_root: Path) -> None:
+    for name in SERVICES:
+        unit = settings(Layout(console_root, name).unit)
+        for key, value in {
+            "Type": "notify",
+            "NotifyAccess": "main",
+            "WatchdogSec": "30s",
+            "Restart": "on-failure",
+            "User": "movinet",
+            "DevicePolicy": "closed",
+            "ProtectSystem": "strict",
+            "ProtectHome": "yes",
+            "NoNewPrivileges": "yes",
+            "CapabilityBoundingSet": "",
+            "LogsDirectory": "movinet",
+            "IPAddressDeny": "any",
+            "RestrictAddressFamilies": "AF_UNIX AF_NETLINK",
+            "PrivateTmp": "yes",
+            "ProtectProc": "invisible",
+            "ProtectKernelTunables": "yes",
+            "ProtectKernelModules": "yes",
+            "ProtectKernelLogs": "yes",
+            "ProtectControlGroups": "yes",
+            "ProtectClock": "yes",
+            "ProtectHostname": "yes",
+            "RestrictNamespaces": "yes",
+            "RestrictRealtime": "yes",
+            "RestrictSUIDSGID": "yes",
+            "LockPersonality": "yes",
+            "SystemCallArchitectures": "native",
+            "SystemCallErrorNumber": "EPERM",
+            "UMask": "0077",
+        }.items():
+            assert unit.get(key) == [value], (name, key)
+        assert unit["SystemCallFilter"] == ["@system-service", "~@privileged @resources"]
+        assert "MemoryDenyWriteExecute" not in unit and "ProcSubset" not in unit  # why: see the unit's comments
+    logger = settings(Layout(console_root, "logger").unit)
+    kiosk = settings(Layout(console_root, "kiosk").unit)
+    assert logger["PrivateNetwork"] == ["yes"]
+    assert "char-drm rw" not in logger["DeviceAllow"] and "char-drm rw" in kiosk["DeviceAllow"]
+    # The logger writes where systemd lets it: under LogsDirectory=, i.e. /var/log/movinet.
+    config = Layout(console_root, "logger").config.read_text()
+    assert re.search(r'^log = "/var/log/movinet/[^"/]+"$', config, re.MULTILINE)
+    assert re.search(r'^preview = "none"$', config, re.MULTILINE)
+
+
+def test_reinstall_keeps_an_edited_config_and_renews_the_unit(console_root: Path) -> None:
+    layout = Layout(console_root, "logger")
+    edited = layout.config.read_text().replace('log_level = "events"', 'log_level = "steps"') + "top_k = 3\n"
+    layout.config.write_text(edited)
+    layout.unit.write_text("[Service]\nExecStart=/bin/false\n")
+    result = install(console_root, "logger")
+    assert f"Keeping {layout.config}" in result.stdout
+    assert layout.config.read_text() == edited
+    assert settings(layout.unit)["ExecStart"][0].startswith(str(PYTHON))
+
+
+def test_reinstall_refuses_a_broken_config(console_root: Path) -> None:
+    layout = Layout(console_root, "logger")
+    layout.config.write_text('top_kk = 3\npreview = "sideways"\n')
+    result = installer("install", "logger", "--root", str(console_root))
+    assert result.returncode == 1
+    assert "top_kk" in result.stderr and "sideways" in result.stderr
+
+
+def test_uninstall_removes_the_units_and_keeps_configs_logs_and_overrides(console_root: Path) -> None:
+    logs = console_root / "var/log/movinet"
+    logs.mkdir(parents=True)
+    (logs / "events.jsonl").write_text('{"event": "start"}\n')
+    override = console_root / "etc/systemd/system/movinet-kiosk.service.d/override.conf"
+    override.parent.mkdir()
+    override.write_text("[Service]\nEnvironment=MOVINET_MODELS_DIR=/srv/models\n")
+    for name in SERVICES:
+        result = installer("uninstall", name, "--root", str(console_root))
+        assert result.returncode == 0, result.stderr
+        assert not Layout(console_root, name).unit.exists()
+        assert Layout(console_root, name).config.exists()
+    wants = console_root / "etc/systemd/system/multi-user.target.wants"
+    assert not wants.exists() or not list(wants.iterdir())
+    assert (logs / "events.jsonl").exists() and override.exists()
+    # Uninstalling again is fine: nothing left to do.
+    assert installer("uninstall", "kiosk", "--root", str(console_root)).returncode == 0
+
+
+def test_desktop_kiosk_runs_in_the_autologin_users_session(desktop_root: Path) -> None:
+    layout = Layout(desktop_root, "kiosk")
+    dropin = settings(layout.desktop_dropin)
+    assert dropin["User"] == ["pi"]
+    environment = dropin["Environment"][0].split()
+    assert {"DISPLAY=:0", "QT_QPA_PLATFORM=xcb", "XDG_RUNTIME_DIR=/run/user/1000"} <= set(environment)
+    assert dropin["ProtectHome"] == ["read-only"] and dropin["RemoveIPC"] == ["no"]
+    assert re.search(r'^preview = "qt"$', layout.config.read_text(), re.MULTILINE)
+    # Back to the console: the drop-in goes, and the kept config's qt preview is pointed out.
+    result = install(desktop_root, "kiosk", "--console")
+    assert not layout.dropin_dir.exists()
+    assert 'preview = "qt" needs a desktop' in result.stderr
+
+
+def test_desktop_without_autologin_is_refused(tmp_path: Path) -> None:
+    root = make_desktop_root(tmp_path, autologin=None)
+    result = installer("install", "kiosk", "--root", str(root))
+    assert result.returncode == 1
+    assert "Desktop Autologin" in result.stderr
+    assert not Layout(root, "kiosk").unit.exists()
+    assert installer("install", "kiosk", "--root", str(root), "--desktop-user", "pi").returncode == 0
+
+
+@needs_analyze
+def test_installed_units_pass_systemd_analyze_verify(console_root: Path, desktop_root: Path) -> None:
+    units = [Layout(console_root, name).unit for name in SERVICES] + [Layout(desktop_root, "kiosk").unit]
+    for unit in units:  # a unit's path also loads its .d drop-ins
+        assert verify(unit) == [], unit
+
+
+@needs_analyze
+def test_verify_check_catches_real_errors(console_root: Path, tmp_path: Path) -> None:
+    """The check above would pass vacuously if systemd-analyze's warnings went unread."""
+    good = Layout(console_root, "logger").unit.read_text()
+    broken = tmp_path / "broken" / "movinet-logger.service"
+    broken.parent.mkdir()
+    broken.write_text(good.replace("WatchdogSec=30s", "WatchdogSec=30s\nWatchDogSec=30s"))
+    assert any("WatchDogSec" in problem for problem in verify(broken))
+    broken.write_text(good.replace(str(PYTHON), "/nonexistent/python"))
+    assert verify(broken)
+
+
+@needs_analyze
+def test_exposure_is_within_bounds(console_root: Path, desktop_root: Path) -> None:
+    scores = {name: exposure(Layout(console_root, name).unit) for name in SERVICES}
+    scores["kiosk (desktop)"] = exposure(Layout(desktop_root, "kiosk").unit)
+    print(scores)  # the README quotes these
+    assert scores["logger"] <= MAX_EXPOSURE["logger"]
+    assert scores["kiosk"] <= MAX_EXPOSURE["kiosk"]
+    assert scores["kiosk (desktop)"] <= MAX_EXPOSURE["kiosk"]
+
+
+def test_example_configs_pass_config_check(tmp_path: Path) -> None:
+    """As shipped, and with every commented-out example key switched on."""
+    for name in SERVICES:
+        example = PROJECT_ROOT / f"systemd/{name}.toml"
+        everything = tmp_path / f"{name}-all.toml"
+        everything.write_text(re.sub(r"^# ([a-z_]+ = )", r"\1", example.read_text(), flags=re.MULTILINE))
+        for path in (example, everything):
+            result = run_app("config", "check", str(path), timeout=60)
+            assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_checkout_the_service_user_cannot_read_is_named() -> None:
+    assert "home directories are hidden" in (service_user_problem(Path("/home/pi/movinet-pi")) or "")
+    # Not pytest's tmp_path: its parent folder is private to the user running the tests.
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)
+        private = Path(folder) / "private"
+        (private / "movinet/app").mkdir(parents=True)
+        os.chmod(private, 0o700)
+        assert f"read {private} " in (service_user_problem(private / "movinet") or "")
+        os.chmod(private, 0o755)
+        assert f"read {private} " not in (service_user_problem(private / "movinet") or "")
