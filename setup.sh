@@ -2,9 +2,11 @@
 # Set up the app: a virtual environment with its packages, and the default model.
 #
 #   ./setup.sh            runtime packages + default model (A0-Stream int8), label map, demo clip
-#   ./setup.sh --dev      also the test and lint tools
+#   ./setup.sh --dev      also the test and lint tools (and Xvfb, xdotool, Tk from apt)
 #   ./setup.sh --tflite   also .venv-tflite: the same app on tflite-runtime 2.14 (numpy<2)
 #   ./setup.sh --no-fetch skip the model download
+#   ./setup.sh --install-service kiosk|logger    then run it at boot as a systemd service (sudo)
+#   ./setup.sh --uninstall-service kiosk|logger  stop and remove that service (config, logs stay)
 #
 # On Raspberry Pi OS it installs python3-picamera2 with apt (the camera library is not on
 # PyPI), builds the venv with --system-site-packages so it can see it, and keeps numpy at
@@ -17,12 +19,21 @@ cd "$(dirname "$0")"
 DEV=0
 TFLITE=0
 FETCH=1
-for arg in "$@"; do
+SERVICE_ACTION=""
+SERVICE_NAME=""
+while [ $# -gt 0 ]; do
+    arg=$1; shift
     case "$arg" in
+        --install-service|--uninstall-service)
+            SERVICE_ACTION=${arg#--}; SERVICE_NAME=${1:-}; [ $# -gt 0 ] && shift
+            case "$SERVICE_NAME" in
+                kiosk|logger) ;;
+                *) echo "setup.sh: $arg needs kiosk or logger" >&2; exit 2 ;;
+            esac ;;
         --dev) DEV=1 ;;
         --tflite) TFLITE=1 ;;
         --no-fetch) FETCH=0 ;;
-        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "setup.sh: unknown option $arg (see ./setup.sh --help)" >&2; exit 2 ;;
     esac
 done
@@ -33,6 +44,16 @@ say() { if [ -t 1 ]; then printf '\033[1m==> %s\033[0m\n' "$*"; else printf '==>
 is_raspberry_pi_os() {
     [ -f /etc/rpi-issue ] || grep -qs "Raspberry Pi" /proc/device-tree/model
 }
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --uninstall-service needs none of the set-up below: the installer is standard library
+# only, so the system Python runs it even with no venv left.
+if [ "$SERVICE_ACTION" = uninstall-service ]; then
+    say "Removing the $SERVICE_NAME service (needs sudo)"
+    as_root "$(command -v python3)" -m app.service_install uninstall "$SERVICE_NAME"
+    exit 0
+fi
 
 # venv_with DIR REQUIREMENTS... : create DIR if needed and install the requirement files
 # into it, skipping pip entirely when nothing changed since the last run.
@@ -87,6 +108,34 @@ if is_raspberry_pi_os; then
     PYTHON=/usr/bin/python3  # the venv must use the Python that picamera2 was built for
 fi
 
+# --dev: system tools the preview window's test drives (a virtual X server and a key
+# presser) and Tk, from apt when missing; as root without sudo.
+install_dev_system_packages() {
+    local missing=() sudo=()
+    command -v Xvfb >/dev/null || missing+=(xvfb)
+    command -v xdotool >/dev/null || missing+=(xdotool)
+    if ! "$PYTHON" -c 'import tkinter' 2>/dev/null; then
+        if [ "$("$PYTHON" -c 'import sys; print(sys.base_prefix)')" = /usr ]; then
+            missing+=(python3-tk)  # Debian's own Python gets Tk from apt
+        else
+            echo "setup.sh: $PYTHON has no tkinter; the window preview and its test need it" >&2
+        fi
+    fi
+    [ ${#missing[@]} -eq 0 ] && return
+    if ! command -v apt-get >/dev/null; then
+        echo "setup.sh: the tests need ${missing[*]}: please install them" >&2
+        return
+    fi
+    [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+    say "Installing ${missing[*]} with apt (for the tests)"
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+if [ "$DEV" = 1 ]; then
+    install_dev_system_packages
+fi
+
 requirements=(requirements.txt)
 [ "$DEV" = 1 ] && requirements+=(requirements-dev.txt)
 venv_with .venv "${requirements[@]}"
@@ -103,6 +152,15 @@ fi
 if [ "$FETCH" = 1 ]; then
     say "Fetching the default model, label map and demo clip"
     .venv/bin/python -m app models fetch
+fi
+
+# The unit, its config and the service user; then enable and start it (README: "Run as a
+# service"). Options such as --console go to `sudo .venv/bin/python -m app.service_install`.
+if [ "$SERVICE_ACTION" = install-service ]; then
+    say "Installing the $SERVICE_NAME service (needs sudo)"
+    as_root "$PWD/.venv/bin/python" -m app.service_install install "$SERVICE_NAME"
+    say "Done. Status: systemctl status movinet-$SERVICE_NAME"
+    exit 0
 fi
 
 say "Done. Try: .venv/bin/python -m app demo"

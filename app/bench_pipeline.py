@@ -8,6 +8,7 @@ import resource
 import tempfile
 import threading
 import time
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -48,23 +49,28 @@ def model_only(classifier: StreamingClassifier, clip: Path, steps: int) -> float
 
 
 class _Collector:
-    """Keeps what the benchmark needs from results, and writes each as a JSON line like a log."""
+    """Keeps what the benchmark needs from results, and writes each as a JSON line like a log.
 
-    def __init__(self, pipeline: Pipeline, stop_after: int, sink: object) -> None:
+    `keep_last` bounds what is kept, so a soak run measures the app's memory, not ours.
+    """
+
+    def __init__(self, pipeline: Pipeline, stop_after: int, sink: object, keep_last: int | None = None) -> None:
         self.pipeline = pipeline
         self.stop_after = stop_after
         self.sink = sink
-        self.latencies: list[float] = []
+        self.count = 0
+        self.latencies: deque[float] = deque(maxlen=keep_last)
+        self.times: deque[float] = deque(maxlen=keep_last)
         self.last: Result | None = None
-        self.times: list[float] = []
 
     def __call__(self, result: Result) -> None:
         self.sink.write(json.dumps(result.as_json()) + "\n")  # type: ignore[attr-defined]
         self.sink.flush()  # type: ignore[attr-defined]
+        self.count += 1
         self.latencies.append(result.latency_ms)
         self.times.append(time.perf_counter())
         self.last = result
-        if len(self.latencies) >= self.stop_after:
+        if self.count >= self.stop_after:
             self.pipeline.stop()
 
 
@@ -94,7 +100,7 @@ def pipeline_report(classifier: StreamingClassifier, top_k: TopK, clip: Path, st
         "decode_only_frames_per_s": decoded_per_s,
         "decode_only_samples_per_s": sampled_per_s,
         "model_only_steps_per_s": model_steps_per_s,
-        "pipeline_steps_per_s": len(collector.latencies) / seconds,
+        "pipeline_steps_per_s": collector.count / seconds,
         "pipeline_frames_decoded_per_s": frames_decoded / seconds,
         "pipeline_dropped": collector.last.dropped,
         "latency_p50_ms": float(np.percentile(collector.latencies, 50)),
@@ -103,7 +109,7 @@ def pipeline_report(classifier: StreamingClassifier, top_k: TopK, clip: Path, st
     if live_seconds > 0:
         live, seconds, cpu = run_file_pipeline(classifier, top_k, clip, int(live_seconds * 5), realtime=True)
         report["live_cpu_seconds_per_second"] = cpu / seconds
-        report["live_steps_per_s"] = len(live.latencies) / seconds
+        report["live_steps_per_s"] = live.count / seconds
         report["live_latency_p50_ms"] = float(np.percentile(live.latencies, 50))
         report["live_latency_p95_ms"] = float(np.percentile(live.latencies, 95))
     return report
@@ -136,7 +142,7 @@ def soak(classifier: StreamingClassifier, top_k: TopK, clip: Path, steps: int, r
     source = FileSource(clip, loop=True)
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions())
     with open(os.devnull, "w") as sink:
-        collector = _Collector(pipeline, steps, sink)
+        collector = _Collector(pipeline, steps, sink, keep_last=report_every)
         pipeline.on_result(collector)
         samples: list[dict] = []
         rss_start: list[float] = []
@@ -146,7 +152,7 @@ def soak(classifier: StreamingClassifier, top_k: TopK, clip: Path, steps: int, r
             if count == min(100, steps):
                 rss_start.append(current_rss_mb())
             if count % report_every == 0:
-                window = collector.times[-report_every:]
+                window = collector.times
                 rate = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 else 0.0
                 samples.append({"steps": count, "steps_per_s": rate, "rss_mb": current_rss_mb()})
 
@@ -159,7 +165,7 @@ def soak(classifier: StreamingClassifier, top_k: TopK, clip: Path, steps: int, r
             watchdog.cancel()
     return {
         "clip": clip.name,
-        "steps": len(collector.latencies),
+        "steps": collector.count,
         "rss_start_mb": rss_start[0] if rss_start else float("nan"),
         "rss_end_mb": current_rss_mb(),
         "progress": samples,

@@ -12,14 +12,26 @@ from pathlib import Path
 from app import assets
 from app.bench_cli import add_bench_command
 from app.classify import StepResult, classify_video
+from app.config import load_config, read_config
 from app.engine import StreamingClassifier
 from app.errors import AppError
+from app.headless import add_log_arguments, attach_logs
 from app.labels import TopK, load_labels
 from app.pipeline import Pipeline, PipelineOptions, Result
+from app.plot import add_plot_command
+from app.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.runtime import RUNTIMES
 from app.sampling import DEFAULT_FPS
+from app.sdnotify import attach_systemd
 from app.sources import open_source
+from app.summary import add_summary_command
 from app.video import frame_count
+
+
+class AppParser(argparse.ArgumentParser):
+    """The top-level parser, keeping a handle on `run` so config files can fill it in."""
+
+    run_command: argparse.ArgumentParser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
     try:
+        if getattr(args, "config", None) is not None:
+            # The file's values become defaults, so flags on the command line still win.
+            parser.run_command.set_defaults(**load_config(args.config, parser.run_command))
+            args = parser.parse_args(argv)
         return args.handler(args)
     except AppError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -38,8 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Live action recognition with MoViNet-Stream.")
+def build_parser() -> AppParser:
+    parser = AppParser(prog="python -m app", description="Live action recognition with MoViNet-Stream.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     classify = commands.add_parser("classify", help="classify video files (mp4, avi, mkv, GIF, ...)")
@@ -63,9 +79,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print one JSON object per model step")
     run.add_argument("--quiet", action="store_true", help="print nothing per step")
+    run.add_argument("--config", type=Path, help="TOML file setting any of these options; flags here override it")
     add_model_options(run)
     add_result_options(run)
+    add_log_arguments(run)
+    add_preview_options(run)
     run.set_defaults(handler=run_live)
+    parser.run_command = run
+
+    snapshot = commands.add_parser("snapshot", help="run a source a while and save a frame with the overlay (PNG)")
+    snapshot.add_argument("--source", default="auto", help="as for run: a file, a camera or a stream")
+    snapshot.add_argument("-o", "--output", type=Path, default=Path("snapshot.png"), help="picture (snapshot.png)")
+    snapshot.add_argument(
+        "--seconds", type=positive_float, help="stop after this much video (default: a file's end, 5 s of a camera)"
+    )
+    snapshot.add_argument("--realtime", action="store_true", help="play a file at its own rate, like a camera")
+    add_model_options(snapshot)
+    add_result_options(snapshot)
+    add_overlay_options(snapshot.add_argument_group("overlay"))
+    snapshot.set_defaults(handler=run_snapshot)
+
+    config = commands.add_parser("config", help="check a config file for `run --config`")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_commands.add_parser("check", help="report every problem in a config file, with key and line")
+    check.add_argument("file", type=Path)
+    check.set_defaults(handler=lambda args: run_config_check(args, run))
 
     add_bench_command(commands, positive_int)
 
@@ -73,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(demo)
     add_result_options(demo)
     demo.set_defaults(handler=run_demo)
+
+    add_plot_command(commands)
+    add_summary_command(commands)
 
     models = commands.add_parser("models", help="list, fetch or verify the official models")
     models_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -176,11 +217,26 @@ def run_live(args: argparse.Namespace) -> int:
     source = open_source(args.source, realtime=args.realtime, loop=args.loop, model_size=classifier.input_size)
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
+    attach_logs(pipeline, args)  # before the printers: a step printed is already logged
     if args.json:
         pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
     elif not args.quiet:
         pipeline.on_result(print_result_line)
+    attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
+    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
+    pipeline.run(main_loop=main_loop)
+    return 0
+
+
+def run_snapshot(args: argparse.Namespace) -> int:
+    classifier, top_k = open_classifier(args)
+    source = open_source(args.source, realtime=args.realtime, model_size=classifier.input_size)
+    pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
+    snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)
     pipeline.run()
+    print(f"wrote {snapshot.path} ({snapshot.size[0]}x{snapshot.size[1]}), showing:")
+    for scored in snapshot.shown:
+        print(f"  {scored.score:6.3f}  {scored.label}")
     return 0
 
 
@@ -191,6 +247,16 @@ def print_result_line(result: Result) -> None:
         f"latency {result.latency_ms:.0f} ms, dropped {result.dropped}]",
         flush=True,
     )
+
+
+def run_config_check(args: argparse.Namespace, run_command: argparse.ArgumentParser) -> int:
+    values, problems = read_config(args.file, run_command)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print(f"{args.file}: ok ({len(values)} key(s))")
+    return 0
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ Pi 5 (PiSP) it can be RGB. picamera2's "RGB888" is B, G, R in memory.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import cv2
@@ -73,6 +73,9 @@ class PiCameraSource(FrameSource):
         self.camera_fps = camera_fps
         self.camera_index = camera_index
         self.camera: Any = None  # the Picamera2 object, for the preview to share
+        #: Called with the configured Picamera2 before it starts: picamera2's own preview
+        #: (app/preview_picamera.py) must be started first, or start() runs a null one.
+        self.on_configured: Callable[[Any], None] | None = None
         self._lores_format = "YUV420"
 
     def open(self) -> None:
@@ -94,7 +97,12 @@ class PiCameraSource(FrameSource):
             )
             camera.align_configuration(config)  # sizes the ISP can produce without padding
             camera.configure(config)
+            if self.on_configured is not None:
+                self.on_configured(camera)
             camera.start()
+        except AppError:
+            camera.close()  # a preview that could not start: free the camera for a retry
+            raise
         except Exception as exc:  # libcamera reports busy/absent cameras with assorted errors
             raise AppError(f"cannot open the Pi camera {self.camera_index}: {exc}") from None
         self.camera = camera

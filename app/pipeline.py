@@ -144,6 +144,7 @@ class Pipeline:
         self.mailbox = Mailbox(block=not source.live and not getattr(source, "realtime", False))
         self.result_listeners: list[Callable[[Result], None]] = []
         self.frame_listeners: list[Callable[[Frame], None]] = []
+        self._frame_demand: list[Callable[[], bool] | None] = []  # per frame listener, see on_frame
         self.closers: list[Callable[[], None]] = []
         self.last_frame_at = time.monotonic()
         self.reopens = 0
@@ -156,9 +157,15 @@ class Pipeline:
     def on_result(self, listener: Callable[[Result], None]) -> None:
         self.result_listeners.append(listener)
 
-    def on_frame(self, listener: Callable[[Frame], None]) -> None:
-        """Every captured frame (for a preview); called on the capture thread, keep it cheap."""
+    def on_frame(self, listener: Callable[[Frame], None], wanted: Callable[[], bool] | None = None) -> None:
+        """Every captured frame (for a preview); called on the capture thread, keep it cheap.
+
+        `wanted` is for a listener that needs every frame only some of the time (a web view
+        nobody watches): while it returns False, frames are converted for the model only and
+        the listener gets just the sampled ones.
+        """
         self.frame_listeners.append(listener)
+        self._frame_demand.append(wanted)
 
     def on_close(self, closer: Callable[[], None]) -> None:
         """Called once at shutdown, after the last result: flush and release."""
@@ -168,8 +175,12 @@ class Pipeline:
         self.stop_event.set()
 
     # -- running ------------------------------------------------------------------------
-    def run(self, handle_signals: bool = True) -> None:
-        """Open the source (AppError if impossible), run to the end, then shut down cleanly."""
+    def run(self, handle_signals: bool = True, main_loop: Callable[[Pipeline], None] | None = None) -> None:
+        """Open the source (AppError if impossible), run to the end, then shut down cleanly.
+
+        `main_loop` replaces the main thread's wait, for a GUI toolkit that must own the main
+        thread: it must call `tick()` about every 0.1 s and return once `stop_event` is set.
+        """
         self.source.open()
         previous = self._install_signal_handlers() if handle_signals else {}
         capture = threading.Thread(target=self._guard(self._capture_loop), name="capture", daemon=True)
@@ -177,8 +188,11 @@ class Pipeline:
         try:
             capture.start()
             inference.start()
-            while not self.stop_event.wait(0.1):
-                self._watchdog()
+            if main_loop is not None:
+                main_loop(self)
+            else:
+                while not self.stop_event.wait(0.1):
+                    self._watchdog()
         finally:
             self.stop_event.set()
             self.source.close()  # unblocks a capture thread waiting on the device
@@ -190,6 +204,10 @@ class Pipeline:
                 signal.signal(signum, handler)
         if self.error is not None:
             raise self.error
+
+    def tick(self) -> None:
+        """The main thread's periodic duty (the stall watchdog), for a custom main loop."""
+        self._watchdog()
 
     def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
         def guarded() -> None:
@@ -253,8 +271,8 @@ class Pipeline:
             backoff = self._reopen(backoff)
 
     def _wanted(self, t: float) -> bool:
-        """Convert this frame? Always if someone displays frames, else only sampled ones."""
-        return bool(self.frame_listeners) or self._sampler.due(t)
+        """Convert this frame? Always if a frame listener wants every frame, else only sampled ones."""
+        return any(wanted is None or wanted() for wanted in self._frame_demand) or self._sampler.due(t)
 
     def _reopen(self, backoff: float) -> float:
         """Reopen the source, waiting longer after each failure; returns the next wait."""
