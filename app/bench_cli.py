@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app import assets
+from app.argtypes import positive_int
 from app.bench import BenchRow, bench_model, format_table, runtime_ratios
 from app.bench_pipeline import format_pipeline_report, format_soak, pipeline_report, soak
 from app.engine import StreamingClassifier
@@ -16,7 +17,7 @@ from app.labels import TopK, load_labels
 from app.runtime import available_runtimes
 
 
-def add_bench_command(commands: Any, positive_int: Any) -> None:
+def add_bench_command(commands: Any) -> None:
     bench = commands.add_parser("bench", help="measure per-step cost of models and runtimes on this machine")
     bench.add_argument(
         "--model", action="append", default=[], help="model name or path (repeatable; default: installed)"

@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from app import assets
+from app.argtypes import positive_float, positive_int, probability
 from app.bench_cli import add_bench_command
 from app.classify import StepResult, classify_video
 from app.config import load_config, read_config
@@ -105,7 +106,7 @@ def build_parser() -> AppParser:
     check.add_argument("file", type=Path)
     check.set_defaults(handler=lambda args: run_config_check(args, run))
 
-    add_bench_command(commands, positive_int)
+    add_bench_command(commands)
 
     demo = commands.add_parser("demo", help="classify the demo clip and show the top-5 as it evolves")
     add_model_options(demo)
@@ -148,7 +149,7 @@ def add_result_options(parser: argparse.ArgumentParser) -> None:
         "--fps", type=positive_float, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
     )
     group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
-    group.add_argument("--threshold", type=float, default=0.0, help="hide labels scoring below this (0..1)")
+    group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")
     group.add_argument(
         "--allow",
         action="append",
@@ -163,26 +164,6 @@ def add_result_options(parser: argparse.ArgumentParser) -> None:
         metavar="LABELS",
         help="never report these labels (comma-separated, repeatable)",
     )
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
 
 
 def split_labels(values: list[str]) -> list[str]:

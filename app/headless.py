@@ -1,20 +1,19 @@
 """`run` options for unattended runs: the JSON Lines log, the CSV file and action events.
 
 cli.py calls `add_log_arguments` on the `run` parser and `attach_logs` on the pipeline.
-Values are checked here (`log_settings`) rather than by argparse, so a bad one is a
-one-line `error:`; argparse takes them as text (`type=str`, which also lets a TOML config
-give numbers: `log_max_mb = 20`).
+Each value is checked by its argparse type (so `config check` catches it too); what
+depends on two options together is checked in `log_settings`.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.argtypes import non_negative_float, non_negative_int, positive_int, probability
 from app.csvlog import CsvLog
 from app.errors import AppError
 from app.eventlog import LEVELS, JsonLog
@@ -31,19 +30,19 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("headless logging")
     group.add_argument("--log", type=Path, metavar="PATH", help="append JSON Lines records (steps and events) to PATH")
     group.add_argument(
-        "--log-level", type=str, default="steps", metavar="LEVEL", help="steps (default: steps and events), or events"
+        "--log-level", choices=LEVELS, default="steps", help="steps (default: steps and events), or events"
     )
     group.add_argument(
         "--log-max-mb",
-        type=str,
-        default=str(DEFAULT_MAX_MB),
+        type=non_negative_float,
+        default=DEFAULT_MAX_MB,
         metavar="MB",
         help=f"rotate the log and CSV at this size, 0 = never (default {DEFAULT_MAX_MB:g})",
     )
     group.add_argument(
         "--log-keep",
-        type=str,
-        default=str(DEFAULT_KEEP),
+        type=non_negative_int,
+        default=DEFAULT_KEEP,
         metavar="N",
         help=f"rotated files kept (default {DEFAULT_KEEP})",
     )
@@ -57,48 +56,33 @@ def add_event_arguments(parser: argparse.ArgumentParser, defaults: bool) -> None
     group = parser.add_argument_group("action events", None if defaults else note)
     group.add_argument(
         "--event-start",
-        type=str,
-        default=str(DEFAULT_START) if defaults else None,
+        type=probability,
+        default=DEFAULT_START if defaults else None,
         metavar="P",
         help=f"an action starts when top-1 with a score >= P (default {DEFAULT_START:g})",
     )
     group.add_argument(
         "--event-end",
-        type=str,
-        default=str(DEFAULT_END) if defaults else None,
+        type=probability,
+        default=DEFAULT_END if defaults else None,
         metavar="P",
         help=f"and ends when its score falls below P, or another action starts (default {DEFAULT_END:g})",
     )
     group.add_argument(
         "--event-min-steps",
-        type=str,
-        default=str(DEFAULT_MIN_STEPS) if defaults else None,
+        type=positive_int,
+        default=DEFAULT_MIN_STEPS if defaults else None,
         metavar="N",
         help=f"steps in a row either takes, so one noisy frame makes no event (default {DEFAULT_MIN_STEPS})",
     )
 
 
-def parse_number(option: str, text: str, kind: type[float] | type[int] = float, minimum: float = 0.0) -> float:
-    try:
-        value = kind(text)
-    except ValueError:
-        noun = "a whole number" if kind is int else "a number"
-        raise AppError(f"{option} must be {noun}, got {text!r}") from None
-    if not (value >= minimum and math.isfinite(value)):  # also refuses NaN and inf
-        raise AppError(f"{option} must be at least {minimum:g}, got {text}")
-    return value
-
-
 def detector_from_args(args: argparse.Namespace) -> EventDetector:
     """An EventDetector with the thresholds given on the command line (or the defaults)."""
-    start = args.event_start if args.event_start is not None else str(DEFAULT_START)
-    end = args.event_end if args.event_end is not None else str(DEFAULT_END)
-    steps = args.event_min_steps if args.event_min_steps is not None else str(DEFAULT_MIN_STEPS)
-    return EventDetector(
-        parse_number("--event-start", start),
-        parse_number("--event-end", end),
-        int(parse_number("--event-min-steps", steps, int, 1)),
-    )
+    start = args.event_start if args.event_start is not None else DEFAULT_START
+    end = args.event_end if args.event_end is not None else DEFAULT_END
+    steps = args.event_min_steps if args.event_min_steps is not None else DEFAULT_MIN_STEPS
+    return EventDetector(start, end, steps)
 
 
 def given_detector(args: argparse.Namespace) -> EventDetector | None:
@@ -118,13 +102,10 @@ class LogSettings:
 
 def log_settings(args: argparse.Namespace) -> LogSettings:
     """The logging options checked (AppError naming a bad one), without opening any file."""
-    if args.log_level not in LEVELS:
-        raise AppError(f"--log-level must be one of {', '.join(LEVELS)}, got {args.log_level!r}")
-    max_mb = parse_number("--log-max-mb", args.log_max_mb)
-    keep = int(parse_number("--log-keep", args.log_keep, int))
     if args.log and args.csv and os.path.abspath(args.log) == os.path.abspath(args.csv):
         raise AppError(f"--log and --csv must be different files, both are {args.log}")
-    return LogSettings(args.log_level, int(max_mb * 1_000_000) or None, keep, detector_from_args(args))
+    max_bytes = int(args.log_max_mb * 1_000_000) or None
+    return LogSettings(args.log_level, max_bytes, args.log_keep, detector_from_args(args))
 
 
 def attach_logs(pipeline: Pipeline, args: argparse.Namespace) -> None:

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
+from app.argtypes import positive_int
 from app.errors import AppError
-from app.headless import add_event_arguments, given_detector, parse_number
+from app.headless import add_event_arguments, given_detector
 from app.logread import Timeline, read_timeline
 
 DEFAULT_SIZE = "1200x600"
@@ -33,14 +34,16 @@ def add_plot_command(commands: argparse._SubParsersAction) -> None:
     plot.add_argument(
         "--size", default=DEFAULT_SIZE, metavar="WxH", help=f"image size in pixels (default {DEFAULT_SIZE})"
     )
-    plot.add_argument("--top", default="5", metavar="N", help="how many actions to draw (default 5, at most 6)")
+    plot.add_argument(
+        "--top", type=positive_int, default=5, metavar="N", help="how many actions to draw (default 5, at most 6)"
+    )
     add_event_arguments(plot, defaults=False)
     plot.set_defaults(handler=run_plot)
 
 
 def run_plot(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
-    count = int(parse_number("--top", args.top, int, 1))
+    count = args.top
     if count > len(PALETTE):
         raise AppError(f"--top must be at most {len(PALETTE)}, got {count}")
     timeline = read_timeline(args.log, given_detector(args))

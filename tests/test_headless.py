@@ -355,19 +355,38 @@ def test_unwritable_log_device(tmp_path: Path, clips: Path, model_args: list[str
 @pytest.mark.parametrize(
     ("options", "fragments"),
     [
-        (["--log-max-mb", "-1"], ["--log-max-mb must be at least 0", "-1"]),
-        (["--log-max-mb", "ten"], ["--log-max-mb must be a number", "'ten'"]),
-        (["--log-keep", "-2"], ["--log-keep must be at least 0"]),
-        (["--log-keep", "1.5"], ["--log-keep must be a whole number"]),
-        (["--log-level", "verbose"], ["--log-level must be one of steps, events", "'verbose'"]),
-        (["--event-start", "1.5"], ["--event-start must be above 0 and at most 1"]),
-        (["--event-end", "0.6"], ["--event-end must be at least 0 and below --event-start (0.5)"]),
-        (["--event-min-steps", "0"], ["--event-min-steps must be at least 1"]),
+        (["--log-max-mb", "-1"], ["--log-max-mb", "must be at least 0, got -1"]),
+        (["--log-max-mb", "ten"], ["--log-max-mb", "expected a number, got 'ten'"]),
+        (["--log-keep", "-2"], ["--log-keep", "must be at least 0"]),
+        (["--log-keep", "1.5"], ["--log-keep", "expected a whole number"]),
+        (["--log-level", "verbose"], ["--log-level", "invalid choice: 'verbose'"]),
+        (["--event-start", "1.5"], ["--event-start", "must be between 0 and 1"]),
+        (["--event-min-steps", "0"], ["--event-min-steps", "must be at least 1"]),
     ],
 )
 def test_bad_values(
     tmp_path: Path, clips: Path, model_args: list[str], options: list[str], fragments: list[str]
 ) -> None:
+    """Each value is checked by its option's type: a usage error naming it, exit 2, nothing written."""
+    log = tmp_path / "run.jsonl"
+    result = run_app("run", "--source", str(clips / "carving_ice_172.mp4"), *model_args, "--log", str(log), *options)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert all(fragment in last for fragment in fragments), last
+    assert not log.exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "fragments"),
+    [
+        (["--event-start", "0"], ["--event-start must be above 0 and at most 1"]),
+        (["--event-end", "0.6"], ["--event-end must be at least 0 and below --event-start (0.5)"]),
+    ],
+)
+def test_inconsistent_values(
+    tmp_path: Path, clips: Path, model_args: list[str], options: list[str], fragments: list[str]
+) -> None:
+    """What depends on two options together is checked before anything is written."""
     log = tmp_path / "run.jsonl"
     result = run_app("run", "--source", str(clips / "carving_ice_172.mp4"), *model_args, "--log", str(log), *options)
     assert_clean_error(result, *fragments)
