@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from app import assets
-from app.argtypes import positive_float, positive_int, probability
+from app.argtypes import non_negative_float, positive_float, positive_int, probability
 from app.bench_cli import add_bench_command
 from app.classify import StepResult, classify_video
 from app.config import load_config, read_config
@@ -27,6 +27,7 @@ from app.sdnotify import attach_systemd
 from app.sources import open_source
 from app.summary import add_summary_command
 from app.video import frame_count
+from app.web import add_web_arguments, attach_web
 
 
 class AppParser(argparse.ArgumentParser):
@@ -85,6 +86,7 @@ def build_parser() -> AppParser:
     add_result_options(run)
     add_log_arguments(run)
     add_preview_options(run)
+    add_web_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
 
@@ -143,10 +145,23 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=positive_int, help="CPU threads for the model (default: cores, at most 4)")
 
 
+# Ten seconds: the length of the Kinetics clips the models learnt from. Answers come from
+# streams holding 5 to 10 s of video (see StreamingClassifier), so clips up to 10 s long
+# are classified exactly as a single stream would.
+DEFAULT_CONTEXT_S = 10.0
+
+
 def add_result_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("results")
     group.add_argument(
         "--fps", type=positive_float, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
+    )
+    group.add_argument(
+        "--context",
+        type=non_negative_float,
+        default=DEFAULT_CONTEXT_S,
+        metavar="SECONDS",
+        help=f"video the answer is based on, 0 = everything since the start (default {DEFAULT_CONTEXT_S:g})",
     )
     group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
     group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")
@@ -172,7 +187,10 @@ def split_labels(values: list[str]) -> list[str]:
 
 def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
     model_path = assets.resolve_model(args.model)
-    classifier = StreamingClassifier(model_path, runtime=args.runtime, threads=args.threads)
+    context_steps = round(args.context * args.fps)
+    if args.context and context_steps < 2:
+        raise AppError(f"--context {args.context:g} is under two model steps at {args.fps:g} fps: use 0 or more")
+    classifier = StreamingClassifier(model_path, args.runtime, args.threads, context_steps)
     labels_path = args.labels or assets.default_labels_path()
     labels = load_labels(labels_path, classifier.num_classes)
     top_k = TopK(labels, args.top_k, split_labels(args.allow), split_labels(args.deny), args.threshold)
@@ -203,6 +221,7 @@ def run_live(args: argparse.Namespace) -> int:
         pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
     elif not args.quiet:
         pipeline.on_result(print_result_line)
+    attach_web(pipeline, args)
     attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
     pipeline.run(main_loop=main_loop)

@@ -125,9 +125,17 @@ def load_model(path: str | os.PathLike, runtime: str = "auto", threads: int | No
                 except RuntimeError as exc:
                     raise AppError(f"LiteRT could not compile {path}: {native.last_line() or exc}") from None
     else:
+        spare = [interpreter]  # the inspected interpreter serves the first stream
 
         def opener(image: str, logits: str, pairs: dict[str, str]) -> StreamRunner:
-            return _InterpreterStream(interpreter, signature, inputs, image, logits, pairs)
+            # An interpreter holds one set of state tensors: each stream needs its own.
+            if spare:
+                own = spare.pop()
+            else:
+                with _native_stderr_to_message():
+                    own = interpreter_class(model_path=str(path), num_threads=threads)
+                    own.allocate_tensors()
+            return _InterpreterStream(own, signature, inputs, image, logits, pairs)
 
     return LoadedModel(path, chosen, threads, inputs, outputs, opener)
 

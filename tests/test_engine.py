@@ -118,3 +118,18 @@ def test_model_facts_are_read_from_the_model(a0_model, runtime):
     int_states = [n for n, s in states.items() if s.dtype == np.int32]
     assert len(int_states) == 16
     assert all(not s.any() for s in states.values()), "a new stream starts from zero states"
+
+
+def test_bounded_context_keeps_a_long_stream_confident(a0_model, labels_path, clips):
+    """Hours of camera: an unbounded stream's pooled features drift; a 10 s context does not."""
+    top_k = TopK(load_labels(labels_path, 600), k=1)
+    frames = clip_frames(clips / "carving_ice_360.mp4", (172, 172), limit=1000)
+    final = {}
+    for context in (0, 50):
+        classifier = StreamingClassifier(a0_model, threads=2, context_steps=context)
+        for _ in range(12):  # ~80 s of the same action
+            for frame in frames:
+                best = top_k(classifier.step(frame))[0]
+        final[context] = best
+    assert final[50].label == "carving ice" and final[50].score > 0.8
+    assert final[0].score < final[50].score - 0.3, "the unbounded stream should have drifted"

@@ -69,3 +69,21 @@ def test_non_stream_models_are_refused(tmp_path, runtime, options, message):
     path = build_stream_model(tmp_path / "model.tflite", **options)
     with pytest.raises(AppError, match=message):
         StreamingClassifier(path, runtime=runtime)
+
+
+def test_bounded_context_answers_from_the_older_of_two_staggered_streams(tmp_path, runtime):
+    """context_steps=6: streams restart every 6 steps, 3 apart; answers come from 3..6 frames of history."""
+    path = build_stream_model(tmp_path / "model.tflite", num_classes=2, float_states=[(1, 2)], int_states=1)
+    classifier = StreamingClassifier(path, runtime=runtime, threads=1, context_steps=6)
+    frame = constant_frame(classifier, 0.0)
+    # logits = the input frame counter of the stream answering: frames it had seen before.
+    history = [int(classifier.step(frame)[0]) for _ in range(30)]
+    assert history == [0, 1, 2, 3, 4, 5] + [3, 4, 5] * 8
+    classifier.reset()
+    assert [int(classifier.step(frame)[0]) for _ in range(7)] == [0, 1, 2, 3, 4, 5, 3]
+
+
+def test_context_of_one_step_is_refused(tmp_path):
+    path = build_stream_model(tmp_path / "model.tflite", num_classes=2)
+    with pytest.raises(AppError, match="at least 2 steps"):
+        StreamingClassifier(path, context_steps=1)
