@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from app import assets
-from app.argtypes import positive_int
+from app.argtypes import non_negative_float, positive_int
 from app.bench import BenchRow, bench_model, format_table, runtime_ratios
 from app.bench_pipeline import format_pipeline_report, format_soak, pipeline_report, soak
 from app.engine import StreamingClassifier
@@ -35,6 +35,9 @@ def add_bench_command(commands: Any) -> None:
     bench.add_argument("--pipeline", type=Path, metavar="FILE", help="whole-pipeline throughput on FILE instead")
     bench.add_argument("--live-seconds", type=float, default=20.0, help="with --pipeline: seconds of live CPU use (20)")
     bench.add_argument("--soak", type=positive_int, metavar="STEPS", help="with --pipeline: a soak run of STEPS steps")
+    bench.add_argument(
+        "--context", type=non_negative_float, default=10.0, help="with --pipeline: as `run --context` (default 10)"
+    )
     bench.set_defaults(handler=run_bench)
 
 
@@ -101,7 +104,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def _run_pipeline_bench(args: argparse.Namespace, model: Path, runtime: str, threads: int, labels_path: Path) -> int:
-    classifier = StreamingClassifier(model, runtime=runtime, threads=threads)
+    # As `run` does it by default, so the live CPU figure is what a user will see.
+    classifier = StreamingClassifier(model, runtime=runtime, threads=threads, context_steps=round(args.context * 5))
     top_k = TopK(load_labels(labels_path, classifier.num_classes), k=5)
     if args.soak:
         report = soak(classifier, top_k, args.pipeline, args.soak, report_every=max(1, args.soak // 10))
