@@ -102,8 +102,8 @@ write_pi_constraints() {
 if is_raspberry_pi_os; then
     if ! /usr/bin/python3 -c 'import picamera2' 2>/dev/null; then
         say "Installing python3-picamera2 with apt (needs sudo)"
-        sudo apt-get update
-        sudo apt-get install -y python3-picamera2 python3-venv
+        as_root apt-get update
+        as_root apt-get install -y python3-picamera2 python3-venv
     fi
     PYTHON=/usr/bin/python3  # the venv must use the Python that picamera2 was built for
 fi
@@ -111,7 +111,7 @@ fi
 # --dev: system tools the preview window's test drives (a virtual X server and a key
 # presser) and Tk, from apt when missing; as root without sudo.
 install_dev_system_packages() {
-    local missing=() sudo=()
+    local missing=()
     command -v Xvfb >/dev/null || missing+=(xvfb)
     command -v xdotool >/dev/null || missing+=(xdotool)
     if ! "$PYTHON" -c 'import tkinter' 2>/dev/null; then
@@ -126,10 +126,9 @@ install_dev_system_packages() {
         echo "setup.sh: the tests need ${missing[*]}: please install them" >&2
         return
     fi
-    [ "$(id -u)" -ne 0 ] && sudo=(sudo)
     say "Installing ${missing[*]} with apt (for the tests)"
-    "${sudo[@]}" apt-get update -qq
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 if [ "$DEV" = 1 ]; then
