@@ -9,6 +9,7 @@ from __future__ import annotations
 import glob
 import os
 import sys
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -94,18 +95,30 @@ class FileSource(FrameSource):
 
 
 class OpenCVSource(FrameSource):
-    """A USB/V4L2 camera (`/dev/video0` or an index) or a network stream (rtsp://, http://)."""
+    """A USB/V4L2 camera (`/dev/video0` or an index) or a network stream (rtsp://, http://).
 
-    def __init__(self, target: str, width: int = 640, height: int = 480) -> None:
+    Only the thread reading frames ever touches the VideoCapture once reading has begun:
+    releasing it from another thread while grab() runs crashes the process. close() from
+    the watchdog therefore only asks; the reader releases the device on its way out,
+    which the read timeout below guarantees it reaches.
+    """
+
+    def __init__(self, target: str, width: int = 640, height: int = 480, timeout_s: float = 5.0) -> None:
         self.target = target
         self.name = target
         self.width = width
         self.height = height
+        self.timeout_ms = int(timeout_s * 1000)
         self._capture: cv2.VideoCapture | None = None
+        self._lock = threading.Lock()
+        self._closing = False
+        self._reading = False
 
     def open(self) -> None:
         target: str | int = int(self.target) if self.target.isdigit() else self.target
-        capture = cv2.VideoCapture(target)
+        # Bounded waits: a dead network camera must fail an open or a read, not hang it.
+        timeouts = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, self.timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, self.timeout_ms]
+        capture = cv2.VideoCapture(target, cv2.CAP_ANY, timeouts)
         if not capture.isOpened():
             raise AppError(f"cannot open video source {self.target}")
         if not _is_stream(self.target):
@@ -113,27 +126,44 @@ class OpenCVSource(FrameSource):
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
             capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # newest frame, not a queue of old ones
-        self._capture = capture
+        with self._lock:
+            self._capture, self._closing = capture, False
         self._started = time.monotonic()
 
     def frames(self, keep: Keep) -> Iterator[Frame]:
-        index = 0
-        while (capture := self._capture) is not None:
-            ok = capture.grab()
-            now = time.monotonic()
-            if not ok:
-                if self._capture is None:
-                    return  # closed from another thread
-                raise SourceError(f"{self.target} stopped delivering frames")
-            t = now - self._started
-            if keep(t):
-                ok, image = capture.retrieve()
-                if not ok or image is None:
-                    raise SourceError(f"{self.target} returned an unreadable frame")
-                yield Frame(index, t, image, "BGR", now)
-            index += 1
+        with self._lock:
+            capture = self._capture
+            if capture is None or self._closing:
+                return
+            self._reading = True
+        try:
+            index = 0
+            while not self._closing:
+                ok = capture.grab()
+                now = time.monotonic()
+                if self._closing:
+                    return
+                if not ok:
+                    raise SourceError(f"{self.target} stopped delivering frames")
+                t = now - self._started
+                if keep(t):
+                    ok, image = capture.retrieve()
+                    if not ok or image is None:
+                        raise SourceError(f"{self.target} returned an unreadable frame")
+                    yield Frame(index, t, image, "BGR", now)
+                index += 1
+        finally:
+            with self._lock:
+                self._reading = False
+                self._release()
 
     def close(self) -> None:
+        with self._lock:
+            self._closing = True
+            if not self._reading:
+                self._release()
+
+    def _release(self) -> None:
         capture, self._capture = self._capture, None
         if capture is not None:
             capture.release()
