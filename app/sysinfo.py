@@ -69,7 +69,9 @@ class SystemInfo:
     """Temperature read fresh each time (a sysfs read), throttling cached (a process start)."""
 
     def __init__(
-        self, temperature: Callable[[], float | None] = cpu_temperature, vcgencmd: Callable[[], str | None] = run_vcgencmd
+        self,
+        temperature: Callable[[], float | None] = cpu_temperature,
+        vcgencmd: Callable[[], str | None] = run_vcgencmd,
     ) -> None:
         self._temperature = temperature
         self._vcgencmd = vcgencmd

@@ -9,6 +9,7 @@ and never holds up the encoder, the pipeline or the other viewers.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ import cv2
 from app.overlay import LiveOverlay, annotate
 from app.record import RECORD_MIN_HEIGHT, output_size
 from app.video import Frame
+
+log = logging.getLogger("app.web")
 
 DEFAULT_FPS = 10.0
 JPEG_QUALITY = 80
@@ -39,6 +42,7 @@ class JpegStream:
         self._version = 0  # pictures encoded so far
         self._watchers = 0
         self._closed = False
+        self._failed = False
         self._thread = threading.Thread(target=self._run, name="web-jpeg", daemon=True)
         self._thread.start()
 
@@ -102,8 +106,14 @@ class JpegStream:
                     continue
                 frame, self._frame = self._frame, None
             started = time.monotonic()
-            jpeg = encode_jpeg(frame, self.overlay, self.quality)
             due = started + self.interval
+            try:
+                jpeg = encode_jpeg(frame, self.overlay, self.quality)
+            except Exception:  # a bad frame must not end the stream for good; say so once
+                if not self._failed:
+                    log.exception("cannot encode a picture for the web view")
+                self._failed = True
+                continue
             with self._condition:
                 self.encode_ms = (time.monotonic() - started) * 1000
                 self._jpeg = jpeg
