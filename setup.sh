@@ -2,7 +2,7 @@
 # Set up the app: a virtual environment with its packages, and the default model.
 #
 #   ./setup.sh            runtime packages + default model (A0-Stream int8), label map, demo clip
-#   ./setup.sh --dev      also the test and lint tools (and Xvfb, xdotool, Tk from apt)
+#   ./setup.sh --dev      also the test and lint tools (and Xvfb, xdotool, Tk, Chromium from apt)
 #   ./setup.sh --tflite   also .venv-tflite: the same app on tflite-runtime 2.14 (numpy<2)
 #   ./setup.sh --no-fetch skip the model download
 #   ./setup.sh --install-service kiosk|logger    then run it at boot as a systemd service (sudo)
@@ -109,11 +109,13 @@ if is_raspberry_pi_os; then
 fi
 
 # --dev: system tools the preview window's test drives (a virtual X server and a key
-# presser) and Tk, from apt when missing; as root without sudo.
+# presser) and Tk, and the headless browser the web view's test drives, from apt when
+# missing; as root without sudo.
 install_dev_system_packages() {
     local missing=()
     command -v Xvfb >/dev/null || missing+=(xvfb)
     command -v xdotool >/dev/null || missing+=(xdotool)
+    command -v chromium >/dev/null || missing+=(chromium)
     if ! "$PYTHON" -c 'import tkinter' 2>/dev/null; then
         if [ "$("$PYTHON" -c 'import sys; print(sys.base_prefix)')" = /usr ]; then
             missing+=(python3-tk)  # Debian's own Python gets Tk from apt

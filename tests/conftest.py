@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from app.engine import StreamingClassifier
+from app.labels import TopK, load_labels
 from app.runtime import available_runtimes
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,6 +47,17 @@ def labels_path(assets: Path) -> Path:
 @pytest.fixture(scope="session")
 def clips(assets: Path) -> Path:
     return assets / "clips"
+
+
+@pytest.fixture
+def classifier(a0_model: Path) -> StreamingClassifier:
+    """A fresh A0 stream (function scope: no state carried over from another test)."""
+    return StreamingClassifier(a0_model, threads=2)
+
+
+@pytest.fixture(scope="session")
+def top_k(labels_path: Path) -> TopK:
+    return TopK(load_labels(labels_path, 600), k=5)
 
 
 RUNTIMES_HERE = available_runtimes()

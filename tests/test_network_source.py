@@ -15,8 +15,6 @@ from pathlib import Path
 import cv2
 import pytest
 
-from app.engine import StreamingClassifier
-from app.labels import TopK, load_labels
 from app.pipeline import Pipeline, PipelineOptions, Result
 from app.sources import OpenCVSource, open_source
 
@@ -82,16 +80,6 @@ def camera(clips):
     camera.start()
     yield camera
     camera.stop()
-
-
-@pytest.fixture(scope="module")
-def classifier(a0_model):
-    return StreamingClassifier(a0_model, threads=2)
-
-
-@pytest.fixture(scope="module")
-def top_k(labels_path):
-    return TopK(load_labels(labels_path, 600), k=1)
 
 
 def run_for(pipeline: Pipeline, seconds: float) -> list[Result]:

@@ -14,21 +14,9 @@ import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, run_app
 
-from app.engine import StreamingClassifier
-from app.labels import TopK, load_labels
 from app.pipeline import Mailbox, Pipeline, PipelineOptions, Result
 from app.sources import FileSource, SourceError
 from app.video import Frame
-
-
-@pytest.fixture(scope="module")
-def classifier(a0_model: Path) -> StreamingClassifier:
-    return StreamingClassifier(a0_model, threads=2)
-
-
-@pytest.fixture(scope="module")
-def top_k(labels_path: Path) -> TopK:
-    return TopK(load_labels(labels_path, 600), k=5)
 
 
 def run_pipeline(pipeline: Pipeline, seconds: float | None = None) -> list[Result]:
