@@ -35,16 +35,24 @@ def pi_camera_available() -> bool:
         return False
 
 
+#: picamera2 rounds stream widths down to a multiple of this (64 for a VC4 YUV420 or a PiSP
+#: stream, its "optimal" alignment). Choosing such a width ourselves keeps the rounding
+#: from changing the aspect ratio, which would squash the picture the model sees.
+LORES_WIDTH_ALIGN = 64
+
+
 def lores_size(model_size: tuple[int, int], main_size: tuple[int, int]) -> tuple[int, int]:
     """The smallest (width, height) with the main stream's aspect that covers the model input.
 
-    Even dimensions, as YUV420 needs; the centre crop to the model's square happens later.
+    The width is a multiple of LORES_WIDTH_ALIGN and the height even (YUV420 needs it);
+    the centre crop to the model's square happens later.
     """
     model_h, model_w = model_size
     main_w, main_h = main_size
-    scale = max(model_w / main_w, model_h / main_h)
-    width = int(np.ceil(main_w * scale / 2)) * 2
-    height = int(np.ceil(main_h * scale / 2)) * 2
+    aspect = main_w / main_h
+    needed = max(model_w, model_h * aspect)
+    width = int(np.ceil(needed / LORES_WIDTH_ALIGN)) * LORES_WIDTH_ALIGN
+    height = round(width / aspect / 2) * 2
     return width, height
 
 

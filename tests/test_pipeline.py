@@ -169,7 +169,7 @@ def test_pi_camera_configuration_and_colour(monkeypatch, platform, lores_format)
     assert config["main"] == {"size": (1280, 720), "format": "XBGR8888"}
     assert config["lores"]["format"] == lores_format
     width, height = config["lores"]["size"]
-    assert height == 172 and width == 306, "lores covers the model input with the sensor's aspect"
+    assert (width, height) == (320, 180), "lores covers the model input, 16:9 like main, width aligned to 64"
     assert config["controls"]["FrameRate"] == 30.0
     assert config["aligned"]
 
