@@ -100,10 +100,16 @@ write_pi_constraints() {
 }
 
 if is_raspberry_pi_os; then
-    if ! /usr/bin/python3 -c 'import picamera2' 2>/dev/null; then
-        say "Installing python3-picamera2 with apt (needs sudo)"
+    # picamera2 (camera, previews), venv support (not on every Lite image) and the font
+    # the overlay is drawn with; only the missing ones, so a re-run needs no sudo.
+    missing=()
+    for package in python3-picamera2 python3-venv fonts-dejavu-core; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        say "Installing ${missing[*]} with apt (needs sudo)"
         as_root apt-get update
-        as_root apt-get install -y python3-picamera2 python3-venv
+        as_root apt-get install -y "${missing[@]}"
     fi
     PYTHON=/usr/bin/python3  # the venv must use the Python that picamera2 was built for
 fi

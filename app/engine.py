@@ -57,6 +57,7 @@ class StreamingClassifier:
             self._runners.append(model.open_stream(image.name, logits.name, pairs))
         self._ages: list[int] = []
         self._quantized_image = np.empty(image.shape, image.dtype) if image.quantized else None
+        self._quantize_scratch = np.empty(image.shape, np.float32) if image.quantized else None
         self.reset()
 
     def step(self, frame: np.ndarray) -> np.ndarray:
@@ -104,9 +105,12 @@ class StreamingClassifier:
             return frame
         spec = self.image_spec
         info = np.iinfo(spec.dtype)
-        quantized = np.rint(frame / spec.scale) + spec.zero_point
-        np.clip(quantized, info.min, info.max, out=quantized)
-        self._quantized_image[...] = quantized
+        scratch = self._quantize_scratch
+        np.divide(frame, np.float32(spec.scale), out=scratch)
+        np.rint(scratch, out=scratch)
+        scratch += spec.zero_point
+        np.clip(scratch, info.min, info.max, out=scratch)
+        self._quantized_image[...] = scratch
         return self._quantized_image
 
 

@@ -141,7 +141,8 @@ class Pipeline:
         self.top_k = top_k
         self.options = options or PipelineOptions()
         self.stop_event = threading.Event()
-        self.mailbox = Mailbox(block=not source.live and not getattr(source, "realtime", False))
+        # A file read as fast as possible waits for the model instead of dropping frames.
+        self.mailbox = Mailbox(block=not source.paced)
         self.result_listeners: list[Callable[[Result], None]] = []
         self.frame_listeners: list[Callable[[Frame], None]] = []
         self._frame_demand: list[Callable[[], bool] | None] = []  # per frame listener, see on_frame
@@ -334,8 +335,7 @@ class Pipeline:
 
     def _check_rate(self, result: Result) -> None:
         """Warn once if the model cannot keep up with the target rate on a live source."""
-        paced = self.source.live or getattr(self.source, "realtime", False)
-        if not paced or self._rate_warned or result.seq < 2 * RATE_WINDOW:
+        if not self.source.paced or self._rate_warned or result.seq < 2 * RATE_WINDOW:
             return
         if result.model_fps < RATE_WARN_FRACTION * self.options.fps:
             self._rate_warned = True

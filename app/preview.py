@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from app.argtypes import non_negative_float
 from app.errors import AppError
 from app.overlay import ROWS, LiveOverlay, model_label
 from app.picamera import PiCameraSource
@@ -70,16 +71,6 @@ def smoothing_weight(text: str) -> float:
     value = non_negative_float(text)
     if value >= 1:
         raise argparse.ArgumentTypeError(f"must be below 1 (1 would never change), got {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {text}")
     return value
 
 

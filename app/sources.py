@@ -36,6 +36,11 @@ class FrameSource(ABC):
     #: used instead of drawing frames in Python.
     native_preview: bool = False
 
+    @property
+    def paced(self) -> bool:
+        """Frames come at the source's own rate (a camera, a file played in real time)."""
+        return self.live
+
     @abstractmethod
     def open(self) -> None:
         """Start capturing; raises AppError if the source cannot be opened at all."""
@@ -63,6 +68,10 @@ class FileSource(FrameSource):
         self.realtime = realtime
         self.loop = loop
         self._closed = False
+
+    @property
+    def paced(self) -> bool:
+        return self.realtime
 
     def open(self) -> None:
         if not self.path.is_file():
