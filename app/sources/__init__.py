@@ -211,6 +211,13 @@ def open_source(
         from app.sources.picamera import PiCameraSource
 
         return PiCameraSource(model_size=model_size)
-    if spec.isdigit() or spec.startswith("/dev/video") or _is_stream(spec):
+    if file_source(spec) is None:
         return OpenCVSource(spec)
     return FileSource(spec, realtime=realtime, loop=loop)
+
+
+def file_source(spec: str) -> Path | None:
+    """The video file a `--source` names, or None for a camera or a stream."""
+    if spec in ("auto", "picam", "picamera") or spec.isdigit() or spec.startswith("/dev/video") or _is_stream(spec):
+        return None
+    return Path(spec)
