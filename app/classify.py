@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
-
-import numpy as np
 
 from app.inference.engine import StreamingClassifier
-from app.inference.labels import Scored, TopK
+from app.inference.labels import TopK
 from app.inference.preprocess import Preprocessor
 from app.inference.sampling import RateSampler
+from app.results import StepResult
 from app.sources.files import read_video
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """What the model said after one sampled frame."""
-
-    frame: int  # index of the frame in the source
-    t: float  # its timestamp, seconds
-    top: list[Scored]
-    logits: np.ndarray
-
-    def as_json(self) -> dict[str, object]:
-        return {"frame": self.frame, "t": round(self.t, 4), "top": [s.as_dict() for s in self.top]}
 
 
 def classify_video(

@@ -12,7 +12,7 @@ from pathlib import Path
 from app import assets
 from app.argtypes import non_negative_float, positive_float, positive_int, probability
 from app.bench.cli import add_bench_command
-from app.classify import StepResult, classify_video
+from app.classify import classify_video
 from app.config import load_config, read_config
 from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
@@ -23,7 +23,8 @@ from app.inference.sampling import DEFAULT_FPS
 from app.logs.options import add_log_arguments, attach_logs
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
-from app.pipeline import Pipeline, PipelineOptions, Result
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import StepResult, console_line, ranked_lines, top_text
 from app.sdnotify import attach_systemd
 from app.sources import open_source
 from app.sources.files import frame_count
@@ -220,7 +221,7 @@ def run_live(args: argparse.Namespace) -> int:
     if args.json:
         pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
     elif not args.quiet:
-        pipeline.on_result(print_result_line)
+        pipeline.on_result(lambda r: print(console_line(r), flush=True))
     attach_web(pipeline, args)
     attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
@@ -235,18 +236,8 @@ def run_snapshot(args: argparse.Namespace) -> int:
     snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)
     pipeline.run()
     print(f"wrote {snapshot.path} ({snapshot.size[0]}x{snapshot.size[1]}), showing:")
-    for scored in snapshot.shown:
-        print(f"  {scored.score:6.3f}  {scored.label}")
+    print("\n".join(ranked_lines(snapshot.shown)))
     return 0
-
-
-def print_result_line(result: Result) -> None:
-    labels = " | ".join(f"{s.label} {s.score:.2f}" for s in result.top[:3])
-    print(
-        f"{result.t:7.1f}s  {labels}   [{result.model_fps:.1f} fps, model {result.model_ms:.1f} ms, "
-        f"latency {result.latency_ms:.0f} ms, dropped {result.dropped}]",
-        flush=True,
-    )
 
 
 def run_config_check(args: argparse.Namespace, run_command: argparse.ArgumentParser) -> int:
@@ -272,8 +263,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"Clip {clip.name}: a person {manifest.demo_clip.details.get('expected', '?')}\n")
     last = None
     for last in classify_video(classifier, clip, top_k, args.fps):
-        summary = "  ".join(f"{s.label} {s.score:.2f}" for s in last.top[:3])
-        print(f"t={last.t:4.1f}s  {summary}")
+        print(f"t={last.t:4.1f}s  {top_text(last.top, '  ')}")
     if last is not None:
         print("\nFinal top-5:")
         _print_top(last)
@@ -346,5 +336,4 @@ def _last(results: Iterator[StepResult]) -> StepResult:
 
 
 def _print_top(result: StepResult) -> None:
-    for scored in result.top:
-        print(f"  {scored.score:6.3f}  {scored.label}")
+    print("\n".join(ranked_lines(result.top)))
