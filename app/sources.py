@@ -11,13 +11,14 @@ import os
 import sys
 import threading
 import time
+import urllib.parse
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
 
-from app.errors import AppError
+from app.errors import AppError, OptionError
 from app.video import Frame, read_video
 
 Keep = Callable[[float], bool]
@@ -178,8 +179,28 @@ class OpenCVSource(FrameSource):
             capture.release()
 
 
+PI_CAMERA_SPECS = ("picam", "picamera")
+
+
 def _is_stream(target: str) -> bool:
-    return "://" in target
+    return "://" in target and not target.startswith("file://")
+
+
+def file_path(spec: str) -> Path | None:
+    """The file a `--source` names (a path or a file:// URL), or None for a camera or stream."""
+    if spec == "auto" or spec in PI_CAMERA_SPECS or spec.isdigit() or spec.startswith("/dev/video"):
+        return None
+    if spec.startswith("file://"):
+        url = urllib.parse.urlparse(spec)
+        if url.netloc not in ("", "localhost"):
+            raise OptionError("source", f"{spec} names a file on another machine ({url.netloc})")
+        return Path(urllib.parse.unquote(url.path))
+    return None if _is_stream(spec) else Path(spec)
+
+
+def is_pi_camera(spec: str) -> bool | None:
+    """Whether `--source` is the Pi camera: None for auto, which only finds out by looking."""
+    return None if spec == "auto" else spec in PI_CAMERA_SPECS
 
 
 def first_v4l2_device() -> str | None:
@@ -204,13 +225,16 @@ def open_source(
         elif (device := first_v4l2_device()) is not None:
             source = OpenCVSource(device)
         else:
-            raise AppError("no camera found (no Pi camera, no /dev/video*): pass --source FILE|URL|/dev/videoN")
+            raise OptionError(
+                "source", "auto found no camera (no Pi camera, no /dev/video*): give a file, URL or /dev/videoN"
+            )
         print(f"source auto: using {source.name}", file=sys.stderr)
         return source
-    if spec in ("picam", "picamera"):
+    if spec in PI_CAMERA_SPECS:
         from app.picamera import PiCameraSource
 
         return PiCameraSource(model_size=model_size)
-    if spec.isdigit() or spec.startswith("/dev/video") or _is_stream(spec):
+    path = file_path(spec)
+    if path is None:
         return OpenCVSource(spec)
-    return FileSource(spec, realtime=realtime, loop=loop)
+    return FileSource(path, realtime=realtime, loop=loop)
