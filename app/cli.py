@@ -11,24 +11,24 @@ from pathlib import Path
 
 from app import assets
 from app.argtypes import non_negative_float, positive_float, positive_int, probability, thread_count, up_to
-from app.bench_cli import add_bench_command
+from app.bench.cli import add_bench_command
 from app.classify import StepResult, classify_video
 from app.config import ConfigFile, load_config_file, parse_config
-from app.engine import StreamingClassifier
+from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
-from app.headless import add_log_arguments, attach_logs
-from app.labels import TopK, load_labels
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK, load_labels
+from app.inference.runtime import RUNTIMES
+from app.inference.sampling import DEFAULT_FPS, context_steps
+from app.logs.options import add_log_arguments, attach_logs
+from app.logs.plot import add_plot_command
+from app.logs.summary import add_summary_command
 from app.pipeline import Pipeline, PipelineOptions, Result
-from app.plot import add_plot_command
-from app.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.run_checks import check_run_options, run_option_problems
-from app.runtime import RUNTIMES
-from app.sampling import DEFAULT_FPS, context_steps
 from app.sdnotify import attach_systemd
 from app.sources import open_source
-from app.summary import add_summary_command
-from app.video import frame_count
-from app.web import add_web_arguments, attach_web
+from app.sources.files import frame_count
+from app.web.view import add_web_arguments, attach_web
 
 
 class AppParser(argparse.ArgumentParser):

@@ -12,12 +12,12 @@ import argparse
 from collections.abc import Callable
 
 from app import assets
+from app.display.preview import check_fullscreen, check_preview_fits
 from app.errors import AppError, OptionError
-from app.headless import log_settings
-from app.preview import check_fullscreen, check_preview_fits
-from app.sampling import context_steps
+from app.inference.sampling import context_steps
+from app.logs.options import log_settings
 from app.sources import file_path, is_pi_camera
-from app.web import load_token, parse_listen
+from app.web.view import load_token, parse_listen
 
 Check = Callable[[argparse.Namespace], None]
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 
 from app.errors import AppError, OptionError
-from app.video import Frame, read_video
+from app.sources.files import Frame, read_video
 
 Keep = Callable[[float], bool]
 
@@ -218,7 +218,7 @@ def open_source(
     rtsp://, http://, https://: a network stream. Anything else: a video file.
     """
     if spec == "auto":
-        from app.picamera import PiCameraSource, pi_camera_available
+        from app.sources.picamera import PiCameraSource, pi_camera_available
 
         if pi_camera_available():
             source: FrameSource = PiCameraSource(model_size=model_size)
@@ -231,7 +231,7 @@ def open_source(
         print(f"source auto: using {source.name}", file=sys.stderr)
         return source
     if spec in PI_CAMERA_SPECS:
-        from app.picamera import PiCameraSource
+        from app.sources.picamera import PiCameraSource
 
         return PiCameraSource(model_size=model_size)
     path = file_path(spec)
