@@ -36,7 +36,7 @@ from app.cli import build_parser
 from app.config import read_config
 from app.engine import StreamingClassifier
 from app.errors import AppError
-from app.labels import TopK
+from app.labels import TopK, load_labels
 from app.overlay import BAR
 from app.pipeline import Pipeline, PipelineOptions, Result
 from app.sources import FileSource, Keep
@@ -569,3 +569,24 @@ def test_slow_and_idle_connections_lock_out_neither_a_token_holder_nor_healthz(c
     assert max(seconds for _, seconds in attacked) < 2.0
     assert opened > 200, "the server dropped slow heads at its deadline and the attack renewed them"
     assert attacked_rate / quiet_rate > 0.5
+
+
+def test_a_very_long_label_does_not_widen_the_page(clips, a0_model, labels_path, tmp_path):
+    """A 5000-character label (a user's label file) is cut with an ellipsis: the page stays 1280 px wide."""
+    labels = load_labels(labels_path, 600)
+    long_label = "carving ice " + "very " * 1000  # 5012 characters, no place to break
+    labels[labels.index("carving ice")] = long_label.replace(" ", "_")
+    source = FileSource(clips / "carving_ice_172.mp4", realtime=True, loop=True)
+    classifier = StreamingClassifier(a0_model, threads=2)
+    with web_app(source, classifier, TopK(labels, k=5)) as (view, _, results):
+        wait_for(lambda: len(results) > 10, 15)
+        with Chromium(tmp_path / "profile") as browser:
+            browser.navigate(view.url)
+            shown = "[...document.querySelectorAll('#top li:not([hidden]) .label')].map(e => e.textContent)"
+            wait_for(lambda: (browser.evaluate(shown) or [""])[0].startswith("carving_ice"), 20)
+            page_width = browser.evaluate("document.documentElement.scrollWidth")
+            label_box = browser.evaluate("document.querySelector('#top .label').getBoundingClientRect().right")
+            video_width = browser.evaluate("document.getElementById('video').getBoundingClientRect().width")
+    assert page_width <= 1280, f"the page is {page_width} px wide"
+    assert label_box <= 1280
+    assert video_width > 500, "the video keeps its place beside the panel"
