@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 
-from app.errors import AppError
+from app.errors import AppError, check_readable
 from app.video import Frame, read_video
 
 Keep = Callable[[float], bool]
@@ -74,6 +74,7 @@ class FileSource(FrameSource):
         return self.realtime
 
     def open(self) -> None:
+        check_readable(self.path)
         if not self.path.is_file():
             raise AppError(f"video not found: {self.path}")
         self._closed = False
