@@ -2,7 +2,7 @@
 
 One request per connection (HTTP/1.0: no keep-alive to manage), GET and HEAD only, a fixed
 set of paths and nothing read from disk. Connections are accepted and their request heads
-read by one thread (app/web_gate.py), within a deadline, a byte budget and per-address
+read by one thread (app/web/gate.py), within a deadline, a byte budget and per-address
 and total caps, so idle and slow clients cost no thread. A complete head gets a handler
 thread: MAX_HANDLERS for anyone, and RESERVED_HANDLERS more kept for requests that carry
 the token or ask /healthz, so a token holder and a health check get in however busy the
@@ -30,10 +30,10 @@ from socketserver import _SocketWriter  # type: ignore[attr-defined]  # http.ser
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from app import web_page
-from app.web_gate import Arrival, Gate, GateLimits
-from app.web_status import LiveStatus
-from app.web_stream import JpegStream
+from app.web import page as web_page
+from app.web.gate import Arrival, Gate, GateLimits
+from app.web.status import LiveStatus
+from app.web.stream import JpegStream
 
 log = logging.getLogger("app.web")
 
