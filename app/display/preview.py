@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from app.argtypes import non_negative_float
 from app.display.picamera_preview import PiCameraPreview
@@ -25,8 +26,10 @@ from app.display.window import PreviewWindow
 from app.errors import AppError
 from app.overlay import ROWS, LiveOverlay, model_label
 from app.pipeline import Pipeline
-from app.sources import FrameSource
-from app.sources.picamera import PiCameraSource
+from app.sources.base import FrameSource
+
+if TYPE_CHECKING:
+    from app.sources.picamera import PiCameraSource
 
 log = logging.getLogger("app.preview")
 
@@ -116,8 +119,9 @@ def attach_outputs(pipeline: Pipeline, model: str, args: argparse.Namespace) -> 
     recorder = Recorder(args.record, overlay, source_fps(source)) if args.record is not None else None
     pipeline.on_result(overlay.update)  # first: every other listener sees the new result
     main_loop = None
-    if kind in ("qt", "drm") and isinstance(source, PiCameraSource):
-        PiCameraPreview(kind, overlay, args.fullscreen, required=args.preview != "auto").attach(pipeline, source)
+    if kind in ("qt", "drm"):  # choose_preview allows these only for a source with a native preview: the Pi camera
+        camera = cast("PiCameraSource", source)
+        PiCameraPreview(kind, overlay, args.fullscreen, required=args.preview != "auto").attach(pipeline, camera)
     elif kind == "window":
         window = open_window(overlay, f"MoViNet · {source.name}", args.fullscreen, required=args.preview != "auto")
         if window is not None:
