@@ -8,14 +8,44 @@ exists on a Pi); `open_source` picks a source from the `--source` text.
 from __future__ import annotations
 
 import sys
+import urllib.parse
 from pathlib import Path
 
-from app.errors import AppError
+from app.errors import OptionError
 from app.sources.base import Frame, FrameSource, Keep, SourceError
 from app.sources.files import FileSource
 from app.sources.opencv import OpenCVSource, first_v4l2_device, is_stream
 
-__all__ = ["FileSource", "Frame", "FrameSource", "Keep", "OpenCVSource", "SourceError", "file_source", "open_source"]
+__all__ = [
+    "FileSource",
+    "Frame",
+    "FrameSource",
+    "Keep",
+    "OpenCVSource",
+    "SourceError",
+    "file_path",
+    "is_pi_camera",
+    "open_source",
+]
+
+PI_CAMERA_SPECS = ("picam", "picamera")
+
+
+def file_path(spec: str) -> Path | None:
+    """The file a `--source` names (a path or a file:// URL), or None for a camera or stream."""
+    if spec == "auto" or spec in PI_CAMERA_SPECS or spec.isdigit() or spec.startswith("/dev/video"):
+        return None
+    if spec.startswith("file://"):
+        url = urllib.parse.urlparse(spec)
+        if url.netloc not in ("", "localhost"):
+            raise OptionError("source", f"{spec} names a file on another machine ({url.netloc})")
+        return Path(urllib.parse.unquote(url.path))
+    return None if is_stream(spec) else Path(spec)
+
+
+def is_pi_camera(spec: str) -> bool | None:
+    """Whether `--source` is the Pi camera: None for auto, which only finds out by looking."""
+    return None if spec == "auto" else spec in PI_CAMERA_SPECS
 
 
 def open_source(
@@ -35,20 +65,16 @@ def open_source(
         elif (device := first_v4l2_device()) is not None:
             source = OpenCVSource(device)
         else:
-            raise AppError("no camera found (no Pi camera, no /dev/video*): pass --source FILE|URL|/dev/videoN")
+            raise OptionError(
+                "source", "auto found no camera (no Pi camera, no /dev/video*): give a file, URL or /dev/videoN"
+            )
         print(f"source auto: using {source.name}", file=sys.stderr)
         return source
-    if spec in ("picam", "picamera"):
+    if spec in PI_CAMERA_SPECS:
         from app.sources.picamera import PiCameraSource
 
         return PiCameraSource(model_size=model_size)
-    if file_source(spec) is None:
+    path = file_path(spec)
+    if path is None:
         return OpenCVSource(spec)
-    return FileSource(spec, realtime=realtime, loop=loop)
-
-
-def file_source(spec: str) -> Path | None:
-    """The video file a `--source` names, or None for a camera or a stream."""
-    if spec in ("auto", "picam", "picamera") or spec.isdigit() or spec.startswith("/dev/video") or is_stream(spec):
-        return None
-    return Path(spec)
+    return FileSource(path, realtime=realtime, loop=loop)

@@ -89,7 +89,7 @@ class OpenCVSource(FrameSource):
 
 
 def is_stream(target: str) -> bool:
-    return "://" in target
+    return "://" in target and not target.startswith("file://")  # a file:// URL is a file, not a camera
 
 
 def first_v4l2_device() -> str | None:
