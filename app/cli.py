@@ -23,6 +23,7 @@ from app.inference.sampling import DEFAULT_FPS, context_steps
 from app.logs.options import add_log_arguments, attach_logs
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
+from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions, Result
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
@@ -235,6 +236,7 @@ def run_live(args: argparse.Namespace) -> int:
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
+    refuse_overwriting({"output": args.output}, model_inputs(args))
     classifier, top_k = open_classifier(args)
     source = open_source(args.source, realtime=args.realtime, model_size=classifier.input_size)
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
