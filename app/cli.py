@@ -16,8 +16,9 @@ from app.classify import StepResult, classify_video
 from app.config import load_config, read_config
 from app.engine import StreamingClassifier
 from app.errors import AppError
-from app.headless import add_log_arguments, attach_logs
+from app.headless import add_log_arguments, attach_logs, detector_from_args
 from app.labels import TopK, load_labels
+from app.mqtt import add_mqtt_arguments, attach_mqtt
 from app.pipeline import Pipeline, PipelineOptions, Result
 from app.plot import add_plot_command
 from app.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
@@ -26,6 +27,7 @@ from app.sampling import DEFAULT_FPS
 from app.sdnotify import attach_systemd
 from app.sources import open_source
 from app.summary import add_summary_command
+from app.sysinfo import SystemInfo
 from app.video import frame_count
 from app.web import add_web_arguments, attach_web
 
@@ -87,6 +89,7 @@ def build_parser() -> AppParser:
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
+    add_mqtt_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
 
@@ -222,6 +225,7 @@ def run_live(args: argparse.Namespace) -> int:
     elif not args.quiet:
         pipeline.on_result(print_result_line)
     attach_web(pipeline, args)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
     attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
     pipeline.run(main_loop=main_loop)
