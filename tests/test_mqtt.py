@@ -311,7 +311,7 @@ def test_options_that_only_conflict_together_are_one_line(tmp_path, clips, model
     clip = ["run", "--source", str(clips / "carving_ice_172.mp4"), *model_args]
     ca = tmp_path / "ca.pem"
     ca.write_text("not a certificate\n")
-    assert_clean_error(run_app(*clip, "--mqtt", "mqtt://127.0.0.1", "--mqtt-ca-file", str(ca)), "use mqtts://")
+    assert_clean_error(run_app(*clip, "--mqtt", "mqtt://127.0.0.1", "--mqtt-ca-file", str(ca)), "use --mqtt mqtts://")
     assert_clean_error(run_app(*clip, "--mqtt", "mqtts://127.0.0.1", "--mqtt-ca-file", str(ca)), "not a PEM CA")
     env = {"MOVINET_MQTT_PASSWORD": "x"}
     assert_clean_error(run_app(*clip, "--mqtt", "mqtt://127.0.0.1", env=env), "an MQTT password needs a user")
@@ -324,6 +324,14 @@ def test_config_check_names_bad_mqtt_keys(tmp_path):
     assert result.returncode == 1
     assert f"{config}:1: mqtt: put the password in --mqtt-password-file" in result.stderr
     assert f"{config}:2: mqtt_ca_file: no such file" in result.stderr
+    not_a_ca = tmp_path / "ca.pem"
+    not_a_ca.write_text("hello\n")
+    config.write_text(f'mqtt = "mqtt://broker.local"\nmqtt_ca_file = "{not_a_ca}"\n')
+    result = run_app("config", "check", str(config))
+    assert result.returncode == 1
+    assert 'mqtt mqtt://broker.local:1883 is not TLS, yet a CA file is given: set mqtt = "mqtts://' in result.stderr
+    config.write_text(f'mqtt = "mqtts://broker.local"\nmqtt_ca_file = "{not_a_ca}"\n')
+    assert "mqtt_ca_file" in run_app("config", "check", str(config)).stderr
     good = tmp_path / "good.toml"
     good.write_text('mqtt = "mqtts://pi@broker.local"\nmqtt_prefix = "home/garage"\nmqtt_status_interval = 60\n')
     assert run_app("config", "check", str(good)).returncode == 0

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from app.errors import AppError
+from app.errors import AppError, OptionError
 
 SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 USER_ENV = "MOVINET_MQTT_USER"
@@ -108,7 +108,7 @@ class MqttSettings:
         try:
             return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
         except (OSError, ssl.SSLError) as exc:
-            raise AppError(f"--mqtt-ca-file {self.ca_file}: not a PEM CA certificate ({exc})") from None
+            raise OptionError("mqtt_ca_file", f"{self.ca_file}: not a PEM CA certificate ({exc})") from None
 
 
 def read_password(path: Path | None, env: Mapping[str, str]) -> str | None:
@@ -117,23 +117,28 @@ def read_password(path: Path | None, env: Mapping[str, str]) -> str | None:
     try:
         return path.read_text(encoding="utf-8").strip() or None
     except (OSError, UnicodeDecodeError) as exc:
-        raise AppError(f"--mqtt-password-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+        reason = getattr(exc, "strerror", None) or exc
+        raise OptionError("mqtt_password_file", f"{path}: cannot read: {reason}") from None
 
 
 def mqtt_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> MqttSettings | None:
-    """The MQTT options checked together (None without --mqtt); AppError names a bad one."""
+    """The MQTT options checked together (None without --mqtt); AppError names a bad one.
+
+    Also `config check`'s check (with the environment of the service, unknown here: {}).
+    """
     url: BrokerUrl | None = args.mqtt
     if url is None:
         return None
     if args.mqtt_ca_file is not None and not url.tls:
-        raise AppError(f"--mqtt-ca-file is for TLS: use mqtts://{str(url).split('://', 1)[1]}")
+        tls_url = BrokerUrl("mqtts", url.host, url.port if url.port != SCHEMES["mqtt"] else SCHEMES["mqtts"], None)
+        raise OptionError("mqtt", f"{url} is not TLS, yet a CA file is given", str(tls_url))
     user = args.mqtt_user or url.user or env.get(USER_ENV) or None
     password = read_password(args.mqtt_password_file, env)
     if password is not None and user is None:
         raise AppError(f"an MQTT password needs a user: --mqtt-user, mqtt://USER@HOST or ${USER_ENV}")
     name = hostname()
     discovery = args.mqtt_discovery_prefix
-    return MqttSettings(
+    settings = MqttSettings(
         url=url,
         user=user,
         password=password,
@@ -143,3 +148,5 @@ def mqtt_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ)
         discovery_prefix=None if discovery == "off" else discovery,
         status_interval=args.mqtt_status_interval,
     )
+    settings.tls_context()  # a CA file that is not one fails here, not at the first connection
+    return settings
