@@ -20,15 +20,18 @@ from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import RUNTIMES
 from app.inference.sampling import DEFAULT_FPS, context_steps
-from app.logs.options import add_log_arguments, attach_logs
+from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
+from app.mqtt import add_mqtt_arguments, attach_mqtt
+from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import StepResult, console_line, ranked_lines, top_text
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
 from app.sources import open_source
 from app.sources.files import frame_count
+from app.sysinfo import SystemInfo
 from app.web.view import add_web_arguments, attach_web
 
 
@@ -91,6 +94,7 @@ def build_parser() -> AppParser:
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
+    add_mqtt_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
 
@@ -229,6 +233,7 @@ def run_live(args: argparse.Namespace) -> int:
     elif not args.quiet:
         pipeline.on_result(lambda r: print(console_line(r), flush=True))
     attach_web(pipeline, args)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
     attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
     pipeline.run(main_loop=main_loop)
@@ -236,6 +241,7 @@ def run_live(args: argparse.Namespace) -> int:
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
+    refuse_overwriting({"output": args.output}, model_inputs(args))
     classifier, top_k = open_classifier(args)
     source = open_source(args.source, realtime=args.realtime, model_size=classifier.input_size)
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
