@@ -20,14 +20,16 @@ from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import RUNTIMES
 from app.inference.sampling import DEFAULT_FPS, context_steps
-from app.logs.options import add_log_arguments, attach_logs
+from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
+from app.mqtt import add_mqtt_arguments, attach_mqtt
 from app.pipeline import Pipeline, PipelineOptions, Result
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
 from app.sources import open_source
 from app.sources.files import DEFAULT_MAX_PIXELS, frame_count
+from app.sysinfo import SystemInfo
 from app.web.view import add_web_arguments, attach_web
 
 
@@ -92,6 +94,7 @@ def build_parser() -> AppParser:
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
+    add_mqtt_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
 
@@ -252,6 +255,7 @@ def run_live(args: argparse.Namespace) -> int:
     elif not args.quiet:
         pipeline.on_result(print_result_line)
     attach_web(pipeline, args)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
     attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
     pipeline.run(main_loop=main_loop)
