@@ -24,6 +24,7 @@ from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
 from app.mqtt import add_mqtt_arguments, attach_mqtt
+from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions, Result
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
@@ -263,6 +264,7 @@ def run_live(args: argparse.Namespace) -> int:
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
+    refuse_overwriting({"output": args.output}, model_inputs(args))
     classifier, top_k = open_classifier(args)
     source = open_source(
         args.source, realtime=args.realtime, model_size=classifier.input_size, max_pixels=max_pixels(args)

@@ -18,12 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from app.errors import AppError
+from app.errors import AppError, check_readable
 from app.sources.base import Frame, FrameSource, Keep
-
-# FFmpeg inside OpenCV prints its own complaints ("moov atom not found") to stderr for a
-# damaged file; our one-line error says it better. Read at the first VideoCapture.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 GIF_SUFFIXES = {".gif"}
 
@@ -47,6 +43,7 @@ def read_video(
     of more than `max_pixels` pixels; warns when it ends far short of what it declares.
     """
     path = Path(path)
+    check_readable(path)
     if not path.is_file():
         raise AppError(f"video not found: {path}")
     reader = _read_gif if path.suffix.lower() in GIF_SUFFIXES else _read_with_opencv
@@ -214,6 +211,7 @@ class FileSource(FrameSource):
         return fps if 1 <= fps <= 240 else None  # outside that, the container's rate is not to be trusted
 
     def open(self) -> None:
+        check_readable(self.path)
         if not self.path.is_file():
             raise AppError(f"video not found: {self.path}")
         self._closed = False
