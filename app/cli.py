@@ -30,7 +30,7 @@ from app.results import StepResult, console_line, ranked_lines, top_text
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
 from app.sources import open_source
-from app.sources.files import frame_count
+from app.sources.files import DEFAULT_MAX_PIXELS, frame_count
 from app.sysinfo import SystemInfo
 from app.web.view import add_web_arguments, attach_web
 
@@ -71,6 +71,7 @@ def build_parser() -> AppParser:
     classify.add_argument("videos", nargs="+", metavar="VIDEO")
     add_model_options(classify)
     add_result_options(classify)
+    add_decode_options(classify)
     classify.add_argument("--json", action="store_true", help="print one JSON object per model step")
     classify.set_defaults(handler=run_classify)
 
@@ -91,6 +92,7 @@ def build_parser() -> AppParser:
     run.add_argument("--config", type=Path, help="TOML file setting any of these options; flags here override it")
     add_model_options(run)
     add_result_options(run)
+    add_decode_options(run)
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
@@ -107,6 +109,7 @@ def build_parser() -> AppParser:
     snapshot.add_argument("--realtime", action="store_true", help="play a file at its own rate, like a camera")
     add_model_options(snapshot)
     add_result_options(snapshot)
+    add_decode_options(snapshot)
     add_overlay_options(snapshot.add_argument_group("overlay"))
     snapshot.set_defaults(handler=run_snapshot)
 
@@ -160,6 +163,7 @@ DEFAULT_CONTEXT_S = 10.0
 # Bounds that keep steps counts finite: a camera gives at most a few dozen frames a
 # second, and a day of context is as good as none (0).
 MODEL_FPS = up_to(120.0, positive_float)
+MEGAPIXELS = up_to(1000.0, positive_float)
 CONTEXT_SECONDS = up_to(86400.0, non_negative_float, " (a day; 0 = no limit)")
 
 
@@ -193,6 +197,20 @@ def add_result_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_decode_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-megapixels",
+        type=MEGAPIXELS,
+        default=DEFAULT_MAX_PIXELS / 1e6,
+        metavar="MP",
+        help=f"refuse video files and GIFs with larger frames (default {DEFAULT_MAX_PIXELS / 1e6:.1f}, 4096x4096)",
+    )
+
+
+def max_pixels(args: argparse.Namespace) -> int:
+    return int(args.max_megapixels * 1e6)
+
+
 def split_labels(values: list[str]) -> list[str]:
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
@@ -210,7 +228,7 @@ def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK
 def run_classify(args: argparse.Namespace) -> int:
     classifier, top_k = open_classifier(args)
     for video in args.videos:
-        results = classify_video(classifier, video, top_k, args.fps)
+        results = classify_video(classifier, video, top_k, args.fps, max_pixels(args))
         if args.json:
             for result in _with_progress(results, video):
                 print(json.dumps({"file": video, **result.as_json()}), flush=True)
@@ -224,7 +242,13 @@ def run_classify(args: argparse.Namespace) -> int:
 def run_live(args: argparse.Namespace) -> int:
     check_run_options(args)
     classifier, top_k = open_classifier(args)
-    source = open_source(args.source, realtime=args.realtime, loop=args.loop, model_size=classifier.input_size)
+    source = open_source(
+        args.source,
+        realtime=args.realtime,
+        loop=args.loop,
+        model_size=classifier.input_size,
+        max_pixels=max_pixels(args),
+    )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
     attach_logs(pipeline, args)  # before the printers: a step printed is already logged
@@ -243,7 +267,9 @@ def run_live(args: argparse.Namespace) -> int:
 def run_snapshot(args: argparse.Namespace) -> int:
     refuse_overwriting({"output": args.output}, model_inputs(args))
     classifier, top_k = open_classifier(args)
-    source = open_source(args.source, realtime=args.realtime, model_size=classifier.input_size)
+    source = open_source(
+        args.source, realtime=args.realtime, model_size=classifier.input_size, max_pixels=max_pixels(args)
+    )
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
     snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)
     pipeline.run()
