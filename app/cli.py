@@ -14,7 +14,14 @@ from app.argtypes import non_negative_float, positive_float, positive_int, proba
 from app.bench.cli import add_bench_command
 from app.classify import StepResult, classify_video
 from app.config import ConfigFile, load_config_file, parse_config
-from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
+from app.display.pictures import add_picture_arguments, attach_event_pictures, pictures_dir
+from app.display.preview import (
+    add_overlay_options,
+    add_preview_options,
+    attach_outputs,
+    attach_snapshot,
+    overlay_for,
+)
 from app.errors import AppError
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
@@ -92,6 +99,7 @@ def build_parser() -> AppParser:
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
+    add_picture_arguments(run)
     add_mqtt_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
@@ -225,13 +233,18 @@ def run_live(args: argparse.Namespace) -> int:
     source = open_source(args.source, realtime=args.realtime, loop=args.loop, model_size=classifier.input_size)
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
-    attach_logs(pipeline, args)  # before the printers: a step printed is already logged
+    pictures = pictures_dir(args)  # one folder the log, MQTT and the web view point into
+    attach_logs(pipeline, args, pictures)  # before the printers: a step printed is already logged
     if args.json:
         pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
     elif not args.quiet:
         pipeline.on_result(print_result_line)
-    attach_web(pipeline, args)
-    attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
+    if pictures is not None:
+        overlay = overlay_for(args, classifier.model_path.stem)
+        pipeline.on_result(overlay.update)  # before the pictures: they show this result's labels
+        attach_event_pictures(pipeline, pictures, args, overlay, detector_from_args(args))
+    attach_web(pipeline, args, pictures=pictures)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read, pictures)
     attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
     pipeline.run(main_loop=main_loop)

@@ -108,10 +108,11 @@ def log_settings(args: argparse.Namespace) -> LogSettings:
     return LogSettings(args.log_level, max_bytes, args.log_keep, detector_from_args(args))
 
 
-def attach_logs(pipeline: Pipeline, args: argparse.Namespace) -> None:
+def attach_logs(pipeline: Pipeline, args: argparse.Namespace, pictures: Path | None = None) -> None:
     """Check the logging options and attach the log and CSV writers the user asked for.
 
     Attach before any printer: a step shown on stdout is then already in the log.
+    `pictures`: the event pictures' folder, which the log's event records point into.
     """
     settings = log_settings(args)
     max_bytes, keep, detector = settings.max_bytes, settings.keep, settings.detector
@@ -131,6 +132,14 @@ def attach_logs(pipeline: Pipeline, args: argparse.Namespace) -> None:
             "event_min_steps": detector.min_steps,
             "pid": os.getpid(),
         }
-        log = JsonLog(args.log, detector, level=settings.level, max_bytes=max_bytes, keep=keep, run_info=run_info)
+        log = JsonLog(
+            args.log,
+            detector,
+            level=settings.level,
+            max_bytes=max_bytes,
+            keep=keep,
+            run_info=run_info,
+            pictures=pictures,
+        )
         pipeline.on_result(log.on_result)
         pipeline.on_close(log.close)

@@ -46,6 +46,7 @@ class Span:
     start_wall: float | None
     x0: float  # on the timeline
     x1: float
+    picture: str | None = None  # the event picture, as the log names it (relative to the log's folder)
 
     @property
     def duration(self) -> float | None:
@@ -148,7 +149,7 @@ class _Builder:
         self.new_run = True
         self.source = ""
         # Logged start events still without an end: label -> (start, peak, start_wall, source).
-        self.started: dict[str, tuple[float, float, float | None, str]] = {}
+        self.started: dict[str, tuple[float, float, float | None, str, str | None]] = {}
 
     def x(self, t: float) -> float:
         return self.x0 + max(0.0, t - self.t0)
@@ -199,8 +200,8 @@ class _Builder:
         if self.detector is not None:
             for event in self.detector.close():
                 self.detected(event)
-        for label, (start, peak, wall, source) in self.started.items():
-            self.add(label, start, None, peak, wall, source)
+        for label, (start, peak, wall, source, picture) in self.started.items():
+            self.add(label, start, None, peak, wall, source, picture)
         self.started.clear()
 
     def detected(self, event: Event) -> None:
@@ -216,13 +217,23 @@ class _Builder:
             self.timeline.skipped += 1
             return
         wall, source = record.get("start_wall"), str(record.get("source") or self.source)
+        picture = record.get("picture") if isinstance(record.get("picture"), str) else None
         if end is None:
-            self.started[label] = (start, peak, wall, source)
+            self.started[label] = (start, peak, wall, source, picture)
         else:
             self.started.pop(label, None)
-            self.add(label, start, end, peak, wall, source)
+            self.add(label, start, end, peak, wall, source, picture)
 
-    def add(self, label: str, start: float, end: float | None, peak: float, wall: float | None, source: str) -> None:
+    def add(
+        self,
+        label: str,
+        start: float,
+        end: float | None,
+        peak: float,
+        wall: float | None,
+        source: str,
+        picture: str | None = None,
+    ) -> None:
         # An event still open when the input ends is drawn up to the last step.
         x1 = self.x(end) if end is not None else (self.last.x if self.last else self.x(start))
-        self.timeline.spans.append(Span(label, start, end, peak, source, wall, self.x(start), x1))
+        self.timeline.spans.append(Span(label, start, end, peak, source, wall, self.x(start), x1, picture))

@@ -1,7 +1,8 @@
 """The web view's HTTP server: the standard library's ThreadingHTTPServer with a strict handler.
 
 One thread per connection, one request per connection (HTTP/1.0: no keep-alive to
-manage), GET and HEAD only, a fixed set of paths and nothing read from disk. Requests are
+manage), GET and HEAD only, a fixed set of paths, and nothing read from disk but the
+event pictures, by names of one exact shape (web/pictures.py). Requests are
 bounded before they are parsed: the request line and headers together in size, the
 header count, and the time a client may take to send them; bodies are refused. Writes
 time out, so a viewer that stops reading is dropped, and connections and streams are
@@ -22,10 +23,12 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
 from app.web import page as web_page
+from app.web import pictures as event_pictures
 from app.web.status import LiveStatus
 from app.web.stream import JpegStream
 
@@ -68,10 +71,12 @@ class WebServer(ThreadingHTTPServer):
         status: LiveStatus,
         stream: JpegStream,
         token: str | None,
+        pictures: Path | None = None,
     ) -> None:
         self.address_family = family
         self.status = status
         self.stream = stream
+        self.pictures = pictures  # the event pictures' folder, if any
         self.token = token
         self.closing = threading.Event()
         self._connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
@@ -225,6 +230,8 @@ class WebHandler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.SEE_OTHER, b"", "text/plain", {"Location": "./", "Set-Cookie": cookie})
             return
         route = ROUTES.get(url.path)
+        if route is None and url.path.startswith(PICTURES_PATH):
+            route = WebHandler.picture
         if route is None:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
@@ -306,6 +313,19 @@ class WebHandler(BaseHTTPRequestHandler):
             return
         self._reply(HTTPStatus.OK, picture[1], "image/jpeg")
 
+    def api_pictures(self) -> None:
+        folder = self.server.pictures
+        self._json(HTTPStatus.OK, event_pictures.recent(folder, RECENT_PICTURES) if folder is not None else [])
+
+    def picture(self) -> None:
+        folder = self.server.pictures
+        name = urlsplit(self.path).path.removeprefix(PICTURES_PATH)
+        data = event_pictures.read(folder, name) if folder is not None else None
+        if data is None:
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return
+        self._reply(HTTPStatus.OK, data, "image/jpeg")
+
     def mjpeg(self) -> None:
         self._stream("multipart/x-mixed-replace; boundary=frame", self._send_pictures)
 
@@ -360,4 +380,7 @@ ROUTES: dict[str, Callable[[WebHandler], None]] = {
     "/snapshot.jpg": WebHandler.snapshot,
     "/stream.mjpg": WebHandler.mjpeg,
     "/events": WebHandler.events,
+    "/api/pictures": WebHandler.api_pictures,
 }
+PICTURES_PATH = "/pictures/"  # + an event picture's name
+RECENT_PICTURES = 6

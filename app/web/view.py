@@ -139,8 +139,13 @@ class WebView:
         self.stream.close()
 
 
-def attach_web(pipeline: Pipeline, args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> WebView | None:
-    """Check the web options, start the server and feed it from the pipeline (None without --web)."""
+def attach_web(
+    pipeline: Pipeline, args: argparse.Namespace, env: Mapping[str, str] = os.environ, pictures: Path | None = None
+) -> WebView | None:
+    """Check the web options, start the server and feed it from the pipeline (None without --web).
+
+    `pictures`: the event pictures' folder, whose newest pictures the page shows.
+    """
     if args.web is None:
         return None
     token = load_token(args.web_token_file, env)
@@ -158,7 +163,7 @@ def attach_web(pipeline: Pipeline, args: argparse.Namespace, env: Mapping[str, s
     stale_after = max(pipeline.options.stall_timeout, STALE_STEPS / pipeline.options.fps)
     status = LiveStatus(overlay, run, stale_after, viewers=lambda: stream.watchers, encode_ms=lambda: stream.encode_ms)
     try:
-        server = WebServer(listen.family, listen.address, status, stream, token)
+        server = WebServer(listen.family, listen.address, status, stream, token, pictures)
     except OSError as exc:
         stream.close()
         raise AppError(f"--web {args.web}: cannot listen: {exc.strerror or exc}") from None
