@@ -441,7 +441,7 @@ def test_plot_of_a_log(tmp_path: Path, clips: Path, model_args: list[str]) -> No
 
     default = run_app("plot", str(log))  # without -o: beside the log
     assert default.returncode == 0 and Image.open(tmp_path / "run.png").size == (1200, 600)
-    assert_clean_error(run_app("plot", str(log), "-o", str(log)), "would overwrite the log")
+    assert_clean_error(run_app("plot", str(log), "-o", str(log)), "is the log", "choose another file")
     assert records(log)[-1]["type"] == "stop"
 
 
@@ -490,7 +490,7 @@ def test_write_cost_per_step(tmp_path: Path, clips: Path, model_args: list[str])
     from app.events import EventDetector
     from app.inference.labels import Scored
     from app.logs.jsonlog import JsonLog
-    from app.pipeline import Result
+    from app.results import Result
 
     top = [Scored(f"label {i}", 0.9 / (i + 1)) for i in range(5)]
     log = JsonLog(tmp_path / "bench.jsonl", EventDetector(), max_bytes=1_000_000, keep=1)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.errors import OptionError
 from app.sources.base import Frame, FrameSource, Keep, SourceError
-from app.sources.files import FileSource
+from app.sources.files import DEFAULT_MAX_PIXELS, FileSource
 from app.sources.opencv import OpenCVSource, first_v4l2_device, is_stream
 
 __all__ = [
@@ -49,7 +49,12 @@ def is_pi_camera(spec: str) -> bool | None:
 
 
 def open_source(
-    spec: str, *, realtime: bool = False, loop: bool = False, model_size: tuple[int, int] = (172, 172)
+    spec: str,
+    *,
+    realtime: bool = False,
+    loop: bool = False,
+    model_size: tuple[int, int] = (172, 172),
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> FrameSource:
     """Build (not yet open) the source named by `--source`.
 
@@ -77,4 +82,4 @@ def open_source(
     path = file_path(spec)
     if path is None:
         return OpenCVSource(spec)
-    return FileSource(path, realtime=realtime, loop=loop)
+    return FileSource(path, realtime=realtime, loop=loop, max_pixels=max_pixels)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.argtypes import positive_float
 from app.display.preview import overlay_for
-from app.errors import AppError, OptionError
+from app.errors import AppError, OptionError, permission_denied
 from app.overlay import model_label
 from app.web.server import WebServer
 from app.web.status import LiveStatus, RunInfo
@@ -108,6 +108,8 @@ def load_token(path: Path | None, env: Mapping[str, str]) -> str | None:
         try:
             token = path.read_text(encoding="utf-8").strip()
             shared = path.stat().st_mode & 0o077
+        except PermissionError:
+            raise permission_denied(path) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise AppError(f"--web-token-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
         if shared:
