@@ -213,7 +213,9 @@ def run_classify(args: argparse.Namespace) -> int:
 
 def run_live(args: argparse.Namespace) -> int:
     classifier, top_k = open_classifier(args)
-    source = open_source(args.source, realtime=args.realtime, loop=args.loop, model_size=classifier.input_size)
+    source = open_source(
+        args.source, realtime=args.realtime, loop=args.loop, model_size=classifier.input_size, fps=args.fps
+    )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
     attach_logs(pipeline, args)  # before the printers: a step printed is already logged
@@ -230,7 +232,7 @@ def run_live(args: argparse.Namespace) -> int:
 
 def run_snapshot(args: argparse.Namespace) -> int:
     classifier, top_k = open_classifier(args)
-    source = open_source(args.source, realtime=args.realtime, model_size=classifier.input_size)
+    source = open_source(args.source, realtime=args.realtime, model_size=classifier.input_size, fps=args.fps)
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
     snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)
     pipeline.run()

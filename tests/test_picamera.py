@@ -15,27 +15,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import PROJECT_ROOT
+from conftest import FAKES, PROJECT_ROOT
 
 from app.errors import AppError
 from app.inference.preprocess import Preprocessor
 from app.sources import SourceError, open_source
 from app.sources.picamera import PiCameraSource, find_pi_camera
-
-FAKES = Path(__file__).parent / "fakes"
-
-
-@pytest.fixture
-def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A fresh stand-in module (no camera held, no stall used up) for each test."""
-    monkeypatch.syspath_prepend(str(FAKES))
-    for name in [m for m in sys.modules if m.startswith(("picamera2", "libcamera"))]:
-        monkeypatch.delitem(sys.modules, name)
-    for name in ("PLATFORM", "COLOUR", "SCENE", "CAMERAS", "BUSY", "FAIL", "ADJUST", "STALL_AFTER", "DRM", "IMPORT"):
-        monkeypatch.delenv(f"FAKE_PICAMERA_{name}", raising=False)
-    import picamera2
-
-    return picamera2
 
 
 def first_frames(source: PiCameraSource, count: int, body: Any = None) -> list[Any]:
@@ -65,7 +50,7 @@ def test_a_stalled_camera_becomes_a_source_error_within_the_capture_timeout(fake
     first_frames(source, 2)
     camera.fake_stalled = True  # libcamera's frontend timeout: requests come back cancelled
     started = time.monotonic()
-    with pytest.raises(SourceError, match="no frame for 0.5 s"):
+    with pytest.raises(SourceError, match=r"no frame for 0\.5 s"):
         first_frames(source, 100)
     assert time.monotonic() - started < 3
     source.close()
@@ -80,7 +65,7 @@ def test_close_from_another_thread_ends_a_stalled_capture_without_deadlock(fake_
     def capture() -> None:
         try:
             outcome.append(len(first_frames(source, 1000)))
-        except Exception as exc:  # noqa: BLE001  recorded for the assertion
+        except Exception as exc:
             outcome.append(exc)
 
     reader = threading.Thread(target=capture, daemon=True)
@@ -135,7 +120,11 @@ class LiveCamera:
 def _clean_env() -> dict[str, str]:
     import os
 
-    return {k: v for k, v in os.environ.items() if not k.startswith("FAKE_PICAMERA_") and k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("FAKE_PICAMERA_") and k not in ("DISPLAY", "WAYLAND_DISPLAY")
+    }
 
 
 def test_sigterm_during_a_stall_exits_promptly(a0_model, labels_path, tmp_path):
@@ -198,9 +187,10 @@ def test_frames_are_cropped_to_the_width_the_camera_chose(fake_picamera2, monkey
     monkeypatch.setenv("FAKE_PICAMERA_ADJUST", adjust)
     monkeypatch.setenv("FAKE_PICAMERA_SCENE", "halves")
     monkeypatch.setenv("FAKE_PICAMERA_COLOUR", "200,30,60")
-    source, camera = opened()
-    source.displayed = True
-    lores = camera.camera_configuration()["lores"]
+    source = PiCameraSource()
+    source.displayed = True  # main for a preview, lores for the model
+    source.open()
+    lores = source.camera.camera_configuration()["lores"]
     assert lores["stride"] == 384 and lores["size"] == size, "the stand-in pads as the hardware does"
     image = first_frames(source, 1)[0].image
     source.close()
@@ -283,7 +273,7 @@ def test_a_failed_configure_or_start_frees_the_camera_for_the_next_try(fake_pica
     with pytest.raises(AppError, match="cannot start the Pi camera"):
         PiCameraSource().open()
     monkeypatch.delenv("FAKE_PICAMERA_FAIL")
-    source, camera = opened()  # picamera2's atexit hook would otherwise keep it: "busy"
+    source, _ = opened()  # picamera2's atexit hook would otherwise keep it: "busy"
     assert len(first_frames(source, 2)) == 2
     source.close()
 
@@ -305,7 +295,18 @@ def test_a_numpy_abi_mismatch_is_one_line_with_the_fix(fake_picamera2, monkeypat
 
 def test_auto_with_an_abi_mismatch_does_not_crash_the_app(a0_model, labels_path):
     result = subprocess.run(
-        [sys.executable, "-m", "app", "run", "--source", "auto", "--model", str(a0_model), "--labels", str(labels_path)],
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "run",
+            "--source",
+            "auto",
+            "--model",
+            str(a0_model),
+            "--labels",
+            str(labels_path),
+        ],
         cwd=PROJECT_ROOT,
         env={**_clean_env(), "PYTHONPATH": str(FAKES), "FAKE_PICAMERA_IMPORT": "abi"},
         capture_output=True,

@@ -1,12 +1,11 @@
 """Frame sources behind one small interface: files, V4L2/USB cameras, network streams.
 
-The Raspberry Pi camera lives in app/picamera.py (it needs picamera2, which only exists
+The Raspberry Pi camera lives in app/sources/picamera.py (it needs picamera2, which only exists
 on a Pi); `open_source` picks between them from the `--source` text.
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import sys
 import threading
@@ -183,34 +182,42 @@ def _is_stream(target: str) -> bool:
 
 
 def first_v4l2_device() -> str | None:
-    devices = sorted(glob.glob("/dev/video[0-9]*"), key=lambda d: int(d.removeprefix("/dev/video")))
+    """The lowest-numbered /dev/video* that is a camera (not a codec, ISP or CSI node)."""
+    from app.sources.v4l2 import capture_devices
+
+    devices = capture_devices()
     return devices[0] if devices else None
 
 
 def open_source(
-    spec: str, *, realtime: bool = False, loop: bool = False, model_size: tuple[int, int] = (172, 172)
+    spec: str,
+    *,
+    realtime: bool = False,
+    loop: bool = False,
+    model_size: tuple[int, int] = (172, 172),
+    fps: float = 5.0,
 ) -> FrameSource:
-    """Build (not yet open) the source named by `--source`.
+    """Build (not yet open) the source named by `--source`; `fps` is the model's sampling rate.
 
-    auto: the Pi camera if picamera2 finds one, else the first V4L2 device.
-    picam / picamera: the Pi camera. /dev/videoN or N: a V4L2 camera.
-    rtsp://, http://, https://: a network stream. Anything else: a video file.
+    auto: the Pi camera if libcamera lists one (a USB webcam it lists is left to
+    OpenCV), else the first V4L2 camera. picam / picamera: the Pi camera. /dev/videoN or
+    N: a V4L2 camera. rtsp://, http://, https://: a network stream. Anything else: a file.
     """
     if spec == "auto":
-        from app.sources.picamera import PiCameraSource, pi_camera_available
+        from app.sources.picamera import PiCameraSource, find_pi_camera
 
-        if pi_camera_available():
-            source: FrameSource = PiCameraSource(model_size=model_size)
+        if find_pi_camera():
+            source: FrameSource = PiCameraSource(model_size=model_size, sample_fps=fps)
         elif (device := first_v4l2_device()) is not None:
             source = OpenCVSource(device)
         else:
-            raise AppError("no camera found (no Pi camera, no /dev/video*): pass --source FILE|URL|/dev/videoN")
+            raise AppError("no camera found (no Pi camera, no V4L2 camera): pass --source FILE|URL|/dev/videoN")
         print(f"source auto: using {source.name}", file=sys.stderr)
         return source
     if spec in ("picam", "picamera"):
         from app.sources.picamera import PiCameraSource
 
-        return PiCameraSource(model_size=model_size)
+        return PiCameraSource(model_size=model_size, sample_fps=fps)
     if file_source(spec) is None:
         return OpenCVSource(spec)
     return FileSource(spec, realtime=realtime, loop=loop)
