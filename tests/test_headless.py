@@ -380,7 +380,7 @@ def test_bad_values(
     ("options", "fragments"),
     [
         (["--event-start", "0"], ["--event-start must be above 0 and at most 1"]),
-        (["--event-end", "0.6"], ["--event-end must be at least 0 and below --event-start (0.5)"]),
+        (["--event-end", "0.6"], ["--event-end must be at least 0 and below the event start (0.5)"]),
     ],
 )
 def test_inconsistent_values(
@@ -440,7 +440,7 @@ def test_plot_of_a_log(tmp_path: Path, clips: Path, model_args: list[str]) -> No
 
     default = run_app("plot", str(log))  # without -o: beside the log
     assert default.returncode == 0 and Image.open(tmp_path / "run.png").size == (1200, 600)
-    assert_clean_error(run_app("plot", str(log), "-o", str(log)), "would overwrite the log")
+    assert_clean_error(run_app("plot", str(log), "-o", str(log)), "is the log", "choose another file")
     assert records(log)[-1]["type"] == "stop"
 
 

@@ -288,7 +288,7 @@ def test_a_numpy_abi_mismatch_is_one_line_with_the_fix(fake_picamera2, monkeypat
     with pytest.raises(AppError, match=r"numpy .*setup\.sh"):
         PiCameraSource().open()
     monkeypatch.setattr("app.sources.first_v4l2_device", lambda: None)
-    with pytest.raises(AppError, match="no camera found"):
+    with pytest.raises(AppError, match="auto found no camera"):
         open_source("auto")
     assert "picamera2 cannot be loaded" in caplog.text and "dtype size changed" in caplog.text
 
@@ -315,4 +315,4 @@ def test_auto_with_an_abi_mismatch_does_not_crash_the_app(a0_model, labels_path)
     )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert "picamera2 cannot be loaded" in result.stderr and "error: no camera found" in result.stderr
+    assert "picamera2 cannot be loaded" in result.stderr and "auto found no camera" in result.stderr

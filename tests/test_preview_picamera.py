@@ -189,7 +189,7 @@ def test_choose_preview(requested, native, env, screen_free, expected, tmp_path,
 @pytest.mark.parametrize(
     ("requested", "native", "env", "message"),
     [
-        ("qt", False, {"DISPLAY": ":0"}, "--preview qt is the Pi camera's own preview: use --preview window"),
+        ("qt", False, {"DISPLAY": ":0"}, "--preview qt is the Pi camera's own preview, and clip.mp4 is not it"),
         ("drm", False, {}, "--preview drm is the Pi camera's own preview"),
         (
             "window",

@@ -17,6 +17,7 @@ from app.argtypes import positive_int
 from app.errors import AppError
 from app.logs.options import add_event_arguments, given_detector
 from app.logs.read import Timeline, read_timeline
+from app.overwrite import refuse_overwriting
 
 DEFAULT_SIZE = "1200x600"
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]
@@ -53,8 +54,8 @@ def run_plot(args: argparse.Namespace) -> int:
             f"`python -m app summary {args.log}` lists its events"
         )
     output = args.output or Path(args.log).with_suffix(".png")
-    if output.resolve() in {f.resolve() for f in timeline.files}:
-        raise AppError(f"-o {output} would overwrite the log")
+    for log_file in timeline.files:  # also through a hard or symbolic link
+        refuse_overwriting({"output": output}, {"log": log_file})
     image = draw_timeline(timeline, size, count)
     try:
         image.save(output, format="PNG", optimize=True)

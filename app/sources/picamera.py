@@ -35,8 +35,7 @@ import cv2
 import numpy as np
 
 from app.errors import AppError
-from app.sources import FrameSource, Keep, SourceError
-from app.sources.files import Frame
+from app.sources.base import Frame, FrameSource, Keep, SourceError
 
 log = logging.getLogger("app.picamera")
 
@@ -183,9 +182,15 @@ class PiCameraSource(FrameSource):
         self._stream = "main"
         self._geometry: tuple[int, int] = (0, 0)
         self._colour_space: Any = None
+        self._frame_rate = camera_fps
         self._first_timestamp: int | None = None
         # Held while a request is in hand: close() waits for it to be released.
         self._request_lock = threading.Lock()
+
+    @property
+    def fps(self) -> float | None:
+        """The frame rate the camera was configured for (lower when headless)."""
+        return self._frame_rate
 
     def open(self) -> None:
         Picamera2 = import_picamera2()
@@ -259,6 +264,7 @@ class PiCameraSource(FrameSource):
             raise AppError(f"the Pi camera gave {stream['format']} for the model's stream, not YUV420")
         self._geometry = stream["size"]
         self._colour_space = config["colour_space"]
+        self._frame_rate = float(config["controls"].get("FrameRate", CAMERA_FPS))
         log.info(
             "Pi camera %d (%s): %s stream %dx%d YUV420, stride %d, %s, %d buffers, %g fps",
             self.camera_index,
@@ -268,7 +274,7 @@ class PiCameraSource(FrameSource):
             stream["stride"],
             self._colour_space,
             config["buffer_count"],
-            config["controls"].get("FrameRate", CAMERA_FPS),
+            self._frame_rate,
         )
 
     def frames(self, keep: Keep) -> Iterator[Frame]:
