@@ -226,7 +226,10 @@ class PiCameraSource(FrameSource):
         except BaseException as exc:
             # picamera2 registers close() with atexit, so an unclosed camera stays held and
             # every reopen fails as busy.
-            camera.close()
+            try:
+                camera.close()
+            except Exception as close_error:
+                log.warning("closing the Pi camera after a failed start: %s", close_error)
             if isinstance(exc, Exception) and not isinstance(exc, AppError):
                 raise AppError(f"cannot start the Pi camera {self.camera_index}: {exc}") from None
             raise
