@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.errors import AppError
 from app.inference.labels import Scored
-from app.pipeline import Result
+from app.results import Result, overlay_status
 
 FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # fonts-dejavu-core
 ROWS = 5
@@ -43,10 +43,6 @@ class OverlayView:
 
     top: tuple[Scored, ...]
     status: str
-
-
-def status_line(model: str, result: Result) -> str:
-    return f"{model} · {result.model_fps:.1f} fps · {result.model_ms:.0f} ms · {result.dropped} dropped"
 
 
 def model_label(stem: str) -> str:
@@ -247,7 +243,7 @@ class LiveOverlay:
 
     def update(self, result: Result) -> None:
         top = tuple(self._smoother.update(result)[: self.rows])
-        view = OverlayView(top, status_line(self.model, result))
+        view = OverlayView(top, overlay_status(self.model, result))
         with self._lock:
             self._view = view
             self._version += 1

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from app.inference.engine import StreamingClassifier
-from app.inference.labels import Scored, TopK
+from app.inference.labels import TopK
 from app.inference.preprocess import Preprocessor
 from app.inference.sampling import RateSampler
+from app.results import Result
 from app.sources.base import Frame, FrameSource, SourceError
 
 log = logging.getLogger("app.pipeline")
@@ -36,38 +37,6 @@ BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0
 RATE_WINDOW = 10  # steps over which the achieved model rate is measured
 RATE_WARN_FRACTION = 0.9
-
-
-@dataclass(frozen=True)
-class Result:
-    """What the model said about one sampled frame, and how fast it said it."""
-
-    seq: int  # model step since the app started
-    frame: int  # frame index in the source
-    t: float  # stream time of the frame, seconds
-    wall: float  # time.time() when the result was ready
-    source: str
-    top: list[Scored]
-    model_ms: float  # inference time of this step
-    latency_ms: float  # from frame capture to result
-    model_fps: float  # achieved model steps per second, recent
-    dropped: int  # sampled frames the model never saw, so far
-    reset: bool  # the stream state was reset just before this step
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "frame": self.frame,
-            "t": round(self.t, 4),
-            "wall": round(self.wall, 3),
-            "source": self.source,
-            "top": [s.as_dict() for s in self.top],
-            "model_ms": round(self.model_ms, 2),
-            "latency_ms": round(self.latency_ms, 2),
-            "model_fps": round(self.model_fps, 2),
-            "dropped": self.dropped,
-            "reset": self.reset,
-        }
 
 
 @dataclass(frozen=True)

@@ -489,7 +489,7 @@ def test_write_cost_per_step(tmp_path: Path, clips: Path, model_args: list[str])
     from app.events import EventDetector
     from app.inference.labels import Scored
     from app.logs.jsonlog import JsonLog
-    from app.pipeline import Result
+    from app.results import Result
 
     top = [Scored(f"label {i}", 0.9 / (i + 1)) for i in range(5)]
     log = JsonLog(tmp_path / "bench.jsonl", EventDetector(), max_bytes=1_000_000, keep=1)

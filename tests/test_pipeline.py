@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, run_app
 
-from app.pipeline import Mailbox, Pipeline, PipelineOptions, Result
+from app.pipeline import Mailbox, Pipeline, PipelineOptions
+from app.results import Result
 from app.sources import FileSource, SourceError
 from app.sources.base import Frame
 

@@ -22,7 +22,8 @@ from typing import Any
 from app.display import drm
 from app.errors import AppError
 from app.overlay import LiveOverlay, Size, fit_size
-from app.pipeline import Pipeline, Result
+from app.pipeline import Pipeline
+from app.results import Result
 from app.sources.picamera import PiCameraSource
 
 log = logging.getLogger("app.preview")

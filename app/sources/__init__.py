@@ -13,7 +13,7 @@ from pathlib import Path
 
 from app.errors import OptionError
 from app.sources.base import Frame, FrameSource, Keep, SourceError
-from app.sources.files import FileSource
+from app.sources.files import DEFAULT_MAX_PIXELS, FileSource
 from app.sources.opencv import OpenCVSource, first_v4l2_device, is_stream
 
 __all__ = [
@@ -55,6 +55,7 @@ def open_source(
     loop: bool = False,
     model_size: tuple[int, int] = (172, 172),
     fps: float = 5.0,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> FrameSource:
     """Build (not yet open) the source named by `--source`; `fps` is the model's sampling rate.
 
@@ -82,4 +83,4 @@ def open_source(
     path = file_path(spec)
     if path is None:
         return OpenCVSource(spec)
-    return FileSource(path, realtime=realtime, loop=loop)
+    return FileSource(path, realtime=realtime, loop=loop, max_pixels=max_pixels)
