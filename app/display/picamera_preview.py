@@ -51,7 +51,7 @@ class PiCameraPreview:
         self._camera: Any = None  # the Picamera2 whose preview is running
 
     def attach(self, pipeline: Pipeline, source: PiCameraSource) -> None:
-        """Call after LiveOverlay.update is a result listener, so pushes see the new result."""
+        """Push each result's overlay: at Stage.OUTPUT, after the overlay has taken the result (Stage.OVERLAY)."""
         self._picture = source.preview_size
         source.on_configured = self._start
         pipeline.on_result(self._push)
@@ -89,7 +89,7 @@ class PiCameraPreview:
         self._camera = camera
 
     def _push(self, result: Result) -> None:
-        """Result listener, after LiveOverlay.update: hand the preview the new overlay."""
+        """Result listener (Stage.OUTPUT): hand the preview the new overlay."""
         if self._camera is None:
             return
         try:
