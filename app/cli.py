@@ -24,6 +24,7 @@ from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
 from app.mqtt import add_mqtt_arguments, attach_mqtt
+from app.overlay import overlay_for
 from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import StepResult, console_line, ranked_lines, top_text
@@ -252,15 +253,19 @@ def run_live(args: argparse.Namespace) -> int:
     )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
-    attach_logs(pipeline, args)  # before the printers: a step printed is already logged
+    # The order listeners run in is the pipeline's Stage, not the order of these lines.
+    attach_logs(pipeline, args)
     if args.json:
         pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
     elif not args.quiet:
         pipeline.on_result(lambda r: print(console_line(r), flush=True))
-    attach_web(pipeline, args)
+    # One overlay for the run: the previews, the recording and the web view show the same
+    # labels, smoothed once per result (and not at all when none of them is on).
+    overlay = overlay_for(args, classifier.model_path.stem)
+    attach_web(pipeline, args, overlay=overlay)
     attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
-    attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
-    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
+    attach_systemd(pipeline)
+    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)
     return 0
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, run_app
 
-from app.pipeline import Mailbox, Pipeline, PipelineOptions
+from app.pipeline import Mailbox, Pipeline, PipelineOptions, Stage
 from app.results import Result
 from app.sources import FileSource, SourceError
 from app.sources.base import Frame
@@ -49,6 +49,27 @@ def test_full_speed_file_loses_no_sampled_frame(clips, classifier, top_k):
     assert len(results) == 50
     assert results[-1].dropped == 0
     assert results[-1].top[0].label == "arm wrestling"
+
+
+def test_result_listeners_run_by_stage_and_once_however_attached(clips, classifier, top_k):
+    """The watchdog hears last and the log first, whatever order outputs were wired in."""
+    pipeline = Pipeline(FileSource(clips / "arm_wrestling.mp4"), classifier, top_k)
+    calls: list[str] = []
+
+    class Shared:  # like the one overlay that several outputs ask to have updated
+        def update(self, result: Result) -> None:
+            calls.append("overlay")
+
+    shared = Shared()
+    pipeline.on_result(lambda r: calls.append("watchdog"), Stage.WATCHDOG)
+    pipeline.on_result(lambda r: calls.append("console"))
+    pipeline.on_result(shared.update, Stage.OVERLAY)
+    pipeline.on_result(lambda r: calls.append("web"))
+    pipeline.on_result(shared.update, Stage.OVERLAY)
+    pipeline.on_result(lambda r: calls.append("log"), Stage.LOG)
+    results = run_pipeline(pipeline)
+    assert calls[:5] == ["log", "overlay", "console", "web", "watchdog"]
+    assert len(calls) == 5 * len(results)
 
 
 class FlakyCamera(FileSource):

@@ -49,7 +49,7 @@ class PiCameraPreview:
         self._pusher = threading.Thread(target=self._push_overlays, name="picamera-overlay", daemon=True)
 
     def attach(self, pipeline: Pipeline, source: PiCameraSource) -> None:
-        """Call after LiveOverlay.update is a result listener, so pushes see the new result."""
+        """Push each result's overlay: at Stage.OUTPUT, after the overlay has taken the result (Stage.OVERLAY)."""
         self._picture = source.preview_size
         self._source = source
         source.displayed = True
@@ -128,7 +128,7 @@ class PiCameraPreview:
         threading.excepthook = hook
 
     def _push(self, result: Result) -> None:
-        """Result listener (inference thread): only wakes the overlay thread."""
+        """Result listener (Stage.OUTPUT, inference thread): only wakes the overlay thread."""
         if self._camera is not None:
             self._wanted.set()
 

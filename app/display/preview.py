@@ -25,8 +25,8 @@ from app.display.picamera_preview import PiCameraPreview
 from app.display.record import Recorder, Snapshot, source_fps
 from app.display.window import PreviewWindow
 from app.errors import AppError, OptionError
-from app.overlay import ROWS, LiveOverlay, model_label
-from app.pipeline import Pipeline
+from app.overlay import LiveOverlay, overlay_for
+from app.pipeline import Pipeline, Stage
 from app.sources.base import FrameSource
 
 if TYPE_CHECKING:
@@ -133,13 +133,12 @@ def check_fullscreen(fullscreen: bool, preview: str) -> None:
         raise OptionError("fullscreen", "needs a preview, and the preview is none")
 
 
-def overlay_for(args: argparse.Namespace, model: str) -> LiveOverlay:
-    return LiveOverlay(model_label(model), rows=min(args.top_k, ROWS), smoothing=args.smoothing, hold=args.hold)
-
-
-def attach_outputs(pipeline: Pipeline, model: str, args: argparse.Namespace) -> MainLoop | None:
+def attach_outputs(
+    pipeline: Pipeline, model: str, args: argparse.Namespace, overlay: LiveOverlay | None = None
+) -> MainLoop | None:
     """Wire --preview, --fullscreen and --record into the pipeline.
 
+    `overlay` is the run's (shared with the web view); without one the outputs make their own.
     Returns the main loop a window needs (for Pipeline.run), or None.
     """
     source = pipeline.source
@@ -149,9 +148,9 @@ def attach_outputs(pipeline: Pipeline, model: str, args: argparse.Namespace) -> 
         raise AppError("--fullscreen needs a preview, and there is none here (no display?)")
     if kind == "none" and args.record is None:
         return None
-    overlay = overlay_for(args, model)
+    overlay = overlay or overlay_for(args, model)
     recorder = Recorder(args.record, overlay, source_fps(source)) if args.record is not None else None
-    pipeline.on_result(overlay.update)  # first: every other listener sees the new result
+    pipeline.on_result(overlay.update, Stage.OVERLAY)
     main_loop = None
     if kind in ("qt", "drm"):  # choose_preview allows these only for a source with a native preview: the Pi camera
         camera = cast("PiCameraSource", source)
@@ -187,7 +186,7 @@ def attach_snapshot(pipeline: Pipeline, model: str, args: argparse.Namespace) ->
         seconds = SNAPSHOT_LIVE_SECONDS
     overlay = overlay_for(args, model)
     snapshot = Snapshot(args.output, overlay, seconds, pipeline.stop)
-    pipeline.on_result(overlay.update)
+    pipeline.on_result(overlay.update, Stage.OVERLAY)
     pipeline.on_frame(snapshot.on_frame)
     pipeline.on_close(snapshot.save)
     return snapshot
