@@ -24,6 +24,7 @@ from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
 from app.mqtt import add_mqtt_arguments, attach_mqtt
+from app.overlay import overlay_for
 from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import StepResult, console_line, ranked_lines, top_text
@@ -247,19 +248,24 @@ def run_live(args: argparse.Namespace) -> int:
         realtime=args.realtime,
         loop=args.loop,
         model_size=classifier.input_size,
+        fps=args.fps,
         max_pixels=max_pixels(args),
     )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
-    attach_logs(pipeline, args)  # before the printers: a step printed is already logged
+    # The order listeners run in is the pipeline's Stage, not the order of these lines.
+    attach_logs(pipeline, args)
     if args.json:
         pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
     elif not args.quiet:
         pipeline.on_result(lambda r: print(console_line(r), flush=True))
-    attach_web(pipeline, args)
+    # One overlay for the run: the previews, the recording and the web view show the same
+    # labels, smoothed once per result (and not at all when none of them is on).
+    overlay = overlay_for(args, classifier.model_path.stem)
+    attach_web(pipeline, args, overlay=overlay)
     attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
-    attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
-    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
+    attach_systemd(pipeline)
+    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)
     return 0
 
@@ -268,7 +274,11 @@ def run_snapshot(args: argparse.Namespace) -> int:
     refuse_overwriting({"output": args.output}, model_inputs(args))
     classifier, top_k = open_classifier(args)
     source = open_source(
-        args.source, realtime=args.realtime, model_size=classifier.input_size, max_pixels=max_pixels(args)
+        args.source,
+        realtime=args.realtime,
+        model_size=classifier.input_size,
+        fps=args.fps,
+        max_pixels=max_pixels(args),
     )
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
     snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)
