@@ -15,13 +15,7 @@ from app.bench.cli import add_bench_command
 from app.classify import classify_video
 from app.config import ConfigFile, load_config_file, parse_config
 from app.display.pictures import add_picture_arguments, attach_event_pictures, pictures_dir
-from app.display.preview import (
-    add_overlay_options,
-    add_preview_options,
-    attach_outputs,
-    attach_snapshot,
-    overlay_for,
-)
+from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
@@ -31,6 +25,7 @@ from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
 from app.mqtt import add_mqtt_arguments, attach_mqtt
+from app.overlay import overlay_for
 from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import StepResult, console_line, ranked_lines, top_text
@@ -255,24 +250,27 @@ def run_live(args: argparse.Namespace) -> int:
         realtime=args.realtime,
         loop=args.loop,
         model_size=classifier.input_size,
+        fps=args.fps,
         max_pixels=max_pixels(args),
     )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
     pictures = pictures_dir(args)  # one folder the log, MQTT and the web view point into
-    attach_logs(pipeline, args, pictures)  # before the printers: a step printed is already logged
+    # The order listeners run in is the pipeline's Stage, not the order of these lines.
+    attach_logs(pipeline, args, pictures)
     if args.json:
         pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
     elif not args.quiet:
         pipeline.on_result(lambda r: print(console_line(r), flush=True))
+    # One overlay for the run: the previews, the recording, the web view and the event
+    # pictures show the same labels, smoothed once per result (and not at all when none is on).
+    overlay = overlay_for(args, classifier.model_path.stem)
     if pictures is not None:
-        overlay = overlay_for(args, classifier.model_path.stem)
-        pipeline.on_result(overlay.update)  # before the pictures: they show this result's labels
         attach_event_pictures(pipeline, pictures, args, overlay, detector_from_args(args))
-    attach_web(pipeline, args, pictures=pictures)
+    attach_web(pipeline, args, overlay=overlay, pictures=pictures)
     attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read, pictures)
-    attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
-    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
+    attach_systemd(pipeline)
+    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)
     return 0
 
@@ -281,7 +279,11 @@ def run_snapshot(args: argparse.Namespace) -> int:
     refuse_overwriting({"output": args.output}, model_inputs(args))
     classifier, top_k = open_classifier(args)
     source = open_source(
-        args.source, realtime=args.realtime, model_size=classifier.input_size, max_pixels=max_pixels(args)
+        args.source,
+        realtime=args.realtime,
+        model_size=classifier.input_size,
+        fps=args.fps,
+        max_pixels=max_pixels(args),
     )
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
     snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)

@@ -12,6 +12,7 @@ possible instead waits for the slot, so no frame of it is lost.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import signal
 import threading
@@ -19,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 from types import FrameType
 from typing import Any
 
@@ -37,6 +39,15 @@ BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0
 RATE_WINDOW = 10  # steps over which the achieved model rate is measured
 RATE_WARN_FRACTION = 0.9
+
+
+class Stage(IntEnum):
+    """When a result listener runs: by stage, then in the order attached, whatever order outputs are wired in."""
+
+    LOG = 0  # the durable records: a step shown or sent anywhere is already on disk
+    OVERLAY = 1  # the labels shown (smoothed, held), which the outputs below draw or report
+    OUTPUT = 2  # console, previews, web view, MQTT
+    WATCHDOG = 3  # systemd: READY and watchdog pings only once every output has had the result
 
 
 @dataclass(frozen=True)
@@ -111,7 +122,8 @@ class Pipeline:
         self.stop_event = threading.Event()
         # A file read as fast as possible waits for the model instead of dropping frames.
         self.mailbox = Mailbox(block=not source.paced)
-        self.result_listeners: list[Callable[[Result], None]] = []
+        self.result_listeners: list[Callable[[Result], None]] = []  # in calling order, see on_result
+        self._result_stages: list[Stage] = []  # each listener's stage, same order
         self.frame_listeners: list[Callable[[Frame], None]] = []
         self._frame_demand: list[Callable[[], bool] | None] = []  # per frame listener, see on_frame
         self.closers: list[Callable[[], None]] = []
@@ -123,8 +135,17 @@ class Pipeline:
         self._rate_warned = False
 
     # -- wiring -------------------------------------------------------------------------
-    def on_result(self, listener: Callable[[Result], None]) -> None:
-        self.result_listeners.append(listener)
+    def on_result(self, listener: Callable[[Result], None], stage: Stage = Stage.OUTPUT) -> None:
+        """Every result, on the inference thread: listeners run by `stage`, then in the order attached.
+
+        Attaching the same listener again does nothing, so outputs that share one overlay can
+        each ask for it to be updated and it is still updated once per result.
+        """
+        if listener in self.result_listeners:  # a bound method equals another of the same object
+            return
+        position = bisect.bisect_right(self._result_stages, stage)
+        self._result_stages.insert(position, stage)
+        self.result_listeners.insert(position, listener)
 
     def on_frame(self, listener: Callable[[Frame], None], wanted: Callable[[], bool] | None = None) -> None:
         """Every captured frame (for a preview); called on the capture thread, keep it cheap.

@@ -31,6 +31,7 @@ from app.display.record import output_size
 from app.errors import OptionError
 from app.events import EventDetector, picture_name
 from app.overlay import LiveOverlay, annotate
+from app.pipeline import Stage
 from app.sources.base import Frame
 
 if TYPE_CHECKING:
@@ -179,6 +180,7 @@ def attach_event_pictures(
     max_bytes = int(args.event_pictures_max_mb * 1_000_000) or None
     pictures = EventPictures(folder, overlay, detector, args.event_pictures_keep, max_bytes)
     pipeline.on_frame(pictures.on_frame, wanted=lambda: False)  # the sampled frames are enough
+    pipeline.on_result(overlay.update, Stage.OVERLAY)  # the run's overlay: updated once, whoever asks
     pipeline.on_result(pictures.on_result)
     pipeline.on_close(pictures.close)
     return pictures
