@@ -19,7 +19,7 @@ from app.pipeline import Pipeline
 from app.results import Result
 from app.sources.picamera import PiCameraSource
 
-log = logging.getLogger("app.preview")
+log = logging.getLogger(__name__)
 
 DRM_SYSFS = Path("/sys/class/drm")
 
