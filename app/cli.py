@@ -248,6 +248,7 @@ def run_live(args: argparse.Namespace) -> int:
         realtime=args.realtime,
         loop=args.loop,
         model_size=classifier.input_size,
+        fps=args.fps,
         max_pixels=max_pixels(args),
     )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
@@ -273,7 +274,11 @@ def run_snapshot(args: argparse.Namespace) -> int:
     refuse_overwriting({"output": args.output}, model_inputs(args))
     classifier, top_k = open_classifier(args)
     source = open_source(
-        args.source, realtime=args.realtime, model_size=classifier.input_size, max_pixels=max_pixels(args)
+        args.source,
+        realtime=args.realtime,
+        model_size=classifier.input_size,
+        fps=args.fps,
+        max_pixels=max_pixels(args),
     )
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
     snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)
