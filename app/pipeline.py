@@ -33,7 +33,7 @@ from app.inference.sampling import RateSampler
 from app.results import Result
 from app.sources.base import Frame, FrameSource, SourceError
 
-log = logging.getLogger("app.pipeline")
+log = logging.getLogger(__name__)
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0
