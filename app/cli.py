@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from app import assets
@@ -228,9 +228,9 @@ def run_live(args: argparse.Namespace) -> int:
     pipeline = Pipeline(source, classifier, top_k, options)
     attach_logs(pipeline, args)  # before the printers: a step printed is already logged
     if args.json:
-        pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
+        pipeline.on_result(to_console(lambda r: print(json.dumps(r.as_json()), flush=True)))
     elif not args.quiet:
-        pipeline.on_result(print_result_line)
+        pipeline.on_result(to_console(print_result_line))
     attach_web(pipeline, args)
     attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
     attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
@@ -250,6 +250,26 @@ def run_snapshot(args: argparse.Namespace) -> int:
     for scored in snapshot.shown:
         print(f"  {scored.score:6.3f}  {scored.label}")
     return 0
+
+
+def to_console(printer: Callable[[Result], None]) -> Callable[[Result], None]:
+    """A result printer that goes quiet once its terminal is gone (EIO after an SSH session
+    closed) instead of ending the run with an error; the log and other outputs carry on.
+    A closed pipe (`run --json | head`) still ends the run, as the reader has left."""
+    gone = False
+
+    def listener(result: Result) -> None:
+        nonlocal gone
+        if gone:
+            return
+        try:
+            printer(result)
+        except BrokenPipeError:
+            raise
+        except OSError:
+            gone = True
+
+    return listener
 
 
 def print_result_line(result: Result) -> None:
