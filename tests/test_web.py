@@ -37,7 +37,8 @@ from app.errors import AppError
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.overlay import BAR
-from app.pipeline import Pipeline, PipelineOptions, Result
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import Result
 from app.sources import FileSource, Keep
 from app.sources.base import Frame
 from app.web import server as web_server

@@ -8,10 +8,10 @@ import os
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from app.logs.jsonlog import RotatingFile
+from app.logs.rotating import RotatingFile
 
 if TYPE_CHECKING:
-    from app.pipeline import Result
+    from app.results import Result
 
 FIXED_COLUMNS = ["time", "wall", "t", "source", "frame", "model_ms", "latency_ms"]
 

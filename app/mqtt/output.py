@@ -22,7 +22,7 @@ from app.mqtt.settings import MqttSettings
 
 if TYPE_CHECKING:
     from app.events import Event, EventDetector
-    from app.pipeline import Result
+    from app.results import Result
 
 
 def iso(wall: float | None) -> str | None:
