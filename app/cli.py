@@ -6,11 +6,19 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from app import assets
-from app.argtypes import non_negative_float, positive_float, positive_int, probability, thread_count, up_to
+from app.argtypes import (
+    non_negative_float,
+    positive_float,
+    positive_int,
+    probability,
+    split_commas,
+    thread_count,
+    up_to,
+)
 from app.bench.cli import add_bench_command
 from app.classify import classify_video
 from app.config import ConfigFile, load_config_file, parse_config
@@ -19,7 +27,7 @@ from app.errors import AppError
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import RUNTIMES
-from app.inference.sampling import DEFAULT_FPS, context_steps
+from app.inference.sampling import DEFAULT_CONTEXT_S, DEFAULT_FPS, context_steps
 from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
@@ -27,7 +35,7 @@ from app.mqtt import add_mqtt_arguments, attach_mqtt
 from app.overlay import overlay_for
 from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions
-from app.results import StepResult, console_line, ranked_lines, top_text
+from app.results import Result, StepResult, console_line, ranked_lines, top_text
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
 from app.sources import open_source
@@ -157,10 +165,6 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=thread_count, help="CPU threads for the model (default: cores, at most 4)")
 
 
-# Ten seconds: the length of the Kinetics clips the models learnt from. Answers come from
-# streams holding 5 to 10 s of video (see StreamingClassifier), so clips up to 10 s long
-# are classified exactly as a single stream would.
-DEFAULT_CONTEXT_S = 10.0
 # Bounds that keep steps counts finite: a camera gives at most a few dozen frames a
 # second, and a day of context is as good as none (0).
 MODEL_FPS = up_to(120.0, positive_float)
@@ -212,17 +216,13 @@ def max_pixels(args: argparse.Namespace) -> int:
     return int(args.max_megapixels * 1e6)
 
 
-def split_labels(values: list[str]) -> list[str]:
-    return [name.strip() for value in values for name in value.split(",") if name.strip()]
-
-
 def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
     model_path = assets.resolve_model(args.model)
     steps = context_steps(args.context, args.fps)
     classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps)
     labels_path = args.labels or assets.default_labels_path()
     labels = load_labels(labels_path, classifier.num_classes)
-    top_k = TopK(labels, args.top_k, split_labels(args.allow), split_labels(args.deny), args.threshold)
+    top_k = TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold)
     return classifier, top_k
 
 
@@ -256,14 +256,14 @@ def run_live(args: argparse.Namespace) -> int:
     # The order listeners run in is the pipeline's Stage, not the order of these lines.
     attach_logs(pipeline, args)
     if args.json:
-        pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
+        pipeline.on_result(to_console(lambda r: print(json.dumps(r.as_json()), flush=True)))
     elif not args.quiet:
-        pipeline.on_result(lambda r: print(console_line(r), flush=True))
+        pipeline.on_result(to_console(lambda r: print(console_line(r), flush=True)))
     # One overlay for the run: the previews, the recording and the web view show the same
     # labels, smoothed once per result (and not at all when none of them is on).
     overlay = overlay_for(args, classifier.model_path.stem)
     attach_web(pipeline, args, overlay=overlay)
-    attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_commas(args.allow), SystemInfo().read)
     attach_systemd(pipeline)
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)
@@ -286,6 +286,26 @@ def run_snapshot(args: argparse.Namespace) -> int:
     print(f"wrote {snapshot.path} ({snapshot.size[0]}x{snapshot.size[1]}), showing:")
     print("\n".join(ranked_lines(snapshot.shown)))
     return 0
+
+
+def to_console(printer: Callable[[Result], None]) -> Callable[[Result], None]:
+    """A result printer that goes quiet once its terminal is gone (EIO after an SSH session
+    closed) instead of ending the run with an error; the log and other outputs carry on.
+    A closed pipe (`run --json | head`) still ends the run, as the reader has left."""
+    gone = False
+
+    def listener(result: Result) -> None:
+        nonlocal gone
+        if gone:
+            return
+        try:
+            printer(result)
+        except BrokenPipeError:
+            raise
+        except OSError:
+            gone = True
+
+    return listener
 
 
 def run_config_check(args: argparse.Namespace) -> int:

@@ -10,6 +10,10 @@ from __future__ import annotations
 from app.errors import OptionError
 
 DEFAULT_FPS = 5.0
+# Ten seconds: the length of the Kinetics clips the models learnt from. Answers come from
+# streams holding 5 to 10 s of video (see StreamingClassifier), so clips up to 10 s long
+# are classified exactly as a single stream would.
+DEFAULT_CONTEXT_S = 10.0
 _EPSILON = 1e-3  # seconds: container timestamps are rounded to the millisecond
 
 
