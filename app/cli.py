@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from app import assets
@@ -36,7 +36,7 @@ from app.mqtt import add_mqtt_arguments, attach_mqtt
 from app.overlay import overlay_for
 from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions
-from app.results import StepResult, console_line, ranked_lines, top_text
+from app.results import Result, StepResult, console_line, ranked_lines, top_text
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
 from app.sources import open_source
@@ -259,9 +259,9 @@ def run_live(args: argparse.Namespace) -> int:
     # The order listeners run in is the pipeline's Stage, not the order of these lines.
     attach_logs(pipeline, args, pictures)
     if args.json:
-        pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
+        pipeline.on_result(to_console(lambda r: print(json.dumps(r.as_json()), flush=True)))
     elif not args.quiet:
-        pipeline.on_result(lambda r: print(console_line(r), flush=True))
+        pipeline.on_result(to_console(lambda r: print(console_line(r), flush=True)))
     # One overlay for the run: the previews, the recording, the web view and the event
     # pictures show the same labels, smoothed once per result (and not at all when none is on).
     overlay = overlay_for(args, classifier.model_path.stem)
@@ -291,6 +291,26 @@ def run_snapshot(args: argparse.Namespace) -> int:
     print(f"wrote {snapshot.path} ({snapshot.size[0]}x{snapshot.size[1]}), showing:")
     print("\n".join(ranked_lines(snapshot.shown)))
     return 0
+
+
+def to_console(printer: Callable[[Result], None]) -> Callable[[Result], None]:
+    """A result printer that goes quiet once its terminal is gone (EIO after an SSH session
+    closed) instead of ending the run with an error; the log and other outputs carry on.
+    A closed pipe (`run --json | head`) still ends the run, as the reader has left."""
+    gone = False
+
+    def listener(result: Result) -> None:
+        nonlocal gone
+        if gone:
+            return
+        try:
+            printer(result)
+        except BrokenPipeError:
+            raise
+        except OSError:
+            gone = True
+
+    return listener
 
 
 def run_config_check(args: argparse.Namespace) -> int:
