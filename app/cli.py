@@ -14,8 +14,16 @@ from app.argtypes import non_negative_float, positive_float, positive_int, proba
 from app.bench_cli import add_bench_command
 from app.classify import StepResult, classify_video
 from app.config import load_config, read_config
-from app.engine import StreamingClassifier
+from app.engine import (
+    ANSWER_CONFIDENT,
+    ANSWER_LONGEST,
+    ANSWERS,
+    CLIP_CONTEXT_S,
+    LIVE_CONTEXT_S,
+    StreamingClassifier,
+)
 from app.errors import AppError
+from app.eval_cli import add_eval_command
 from app.headless import add_log_arguments, attach_logs
 from app.labels import TopK, load_labels
 from app.pipeline import Pipeline, PipelineOptions, Result
@@ -83,7 +91,7 @@ def build_parser() -> AppParser:
     run.add_argument("--quiet", action="store_true", help="print nothing per step")
     run.add_argument("--config", type=Path, help="TOML file setting any of these options; flags here override it")
     add_model_options(run)
-    add_result_options(run)
+    add_result_options(run, live=True)
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
@@ -98,7 +106,7 @@ def build_parser() -> AppParser:
     )
     snapshot.add_argument("--realtime", action="store_true", help="play a file at its own rate, like a camera")
     add_model_options(snapshot)
-    add_result_options(snapshot)
+    add_result_options(snapshot, live=True)
     add_overlay_options(snapshot.add_argument_group("overlay"))
     snapshot.set_defaults(handler=run_snapshot)
 
@@ -115,6 +123,7 @@ def build_parser() -> AppParser:
     add_result_options(demo)
     demo.set_defaults(handler=run_demo)
 
+    add_eval_command(commands, add_model_options, add_result_options, open_classifier)
     add_plot_command(commands)
     add_summary_command(commands)
 
@@ -145,13 +154,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=positive_int, help="CPU threads for the model (default: cores, at most 4)")
 
 
-# Ten seconds: the length of the Kinetics clips the models learnt from. Answers come from
-# streams holding 5 to 10 s of video (see StreamingClassifier), so clips up to 10 s long
-# are classified exactly as a single stream would.
-DEFAULT_CONTEXT_S = 10.0
-
-
-def add_result_options(parser: argparse.ArgumentParser) -> None:
+def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> None:
+    """`live`: the defaults of a camera that should follow changes, not of whole clips."""
+    context, answer = (LIVE_CONTEXT_S, ANSWER_CONFIDENT) if live else (CLIP_CONTEXT_S, ANSWER_LONGEST)
     group = parser.add_argument_group("results")
     group.add_argument(
         "--fps", type=positive_float, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
@@ -159,9 +164,16 @@ def add_result_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--context",
         type=non_negative_float,
-        default=DEFAULT_CONTEXT_S,
+        default=context,
         metavar="SECONDS",
-        help=f"video the answer is based on, 0 = everything since the start (default {DEFAULT_CONTEXT_S:g})",
+        help=f"video a stream holds before it restarts, 0 = everything since the start (default {context:g})",
+    )
+    group.add_argument(
+        "--answer",
+        choices=ANSWERS,
+        default=answer,
+        help="which of the two streams answers: the more confident (follows changes) or the one with the "
+        f"longest history (whole clips) (default {answer})",
     )
     group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
     group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")
@@ -190,7 +202,7 @@ def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK
     context_steps = round(args.context * args.fps)
     if args.context and context_steps < 2:
         raise AppError(f"--context {args.context:g} is under two model steps at {args.fps:g} fps: use 0 or more")
-    classifier = StreamingClassifier(model_path, args.runtime, args.threads, context_steps)
+    classifier = StreamingClassifier(model_path, args.runtime, args.threads, context_steps, args.answer)
     labels_path = args.labels or assets.default_labels_path()
     labels = load_labels(labels_path, classifier.num_classes)
     top_k = TopK(labels, args.top_k, split_labels(args.allow), split_labels(args.deny), args.threshold)
