@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import stat
 import sys
 import tarfile
 import tempfile
@@ -121,6 +122,37 @@ def expected_sha(asset: Asset, installed: Path) -> str | None:
     return record.read_text().split()[0] if record.is_file() else None
 
 
+def normal_file_mode() -> int:
+    """What a file created by `open()` gets: 0644 under the usual 022 umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def repair_mode(path: Path) -> None:
+    """Give an installed file back the read bits the umask allows.
+
+    `tempfile.mkstemp` makes 0600 files and earlier versions renamed them into place as
+    they were, so a service's own user could not read the model it was told to load.
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    missing = normal_file_mode() & 0o444 & ~mode
+    if not missing:
+        return
+    try:
+        os.chmod(path, mode | missing)
+    except PermissionError:
+        raise AppError(
+            f"{path} is mode {mode:04o}, so other users (a service's) cannot read it, and only its owner can "
+            f"change that: sudo chmod a+r {path}"
+        ) from None
+    note = f"note: {path} was mode {mode:04o}; now {mode | missing:04o} so a service's user can read it"
+    print(note, file=sys.stderr)
+
+
 def verify(asset: Asset, directory: Path | None = None) -> str:
     """'ok', 'missing', 'unverified' (no checksum known) or 'corrupt'."""
     path = (directory or models_dir()) / asset.file
@@ -141,6 +173,7 @@ def fetch(asset: Asset, directory: Path | None = None, offline_dir: str | None =
     directory = directory or models_dir()
     target = directory / asset.file
     if not force and verify(asset, directory) in {"ok", "unverified"}:
+        repair_mode(target)
         return target
     offline_dir = os.environ.get(OFFLINE_ENV) if offline_dir is None else offline_dir
     try:
@@ -200,6 +233,7 @@ def _install(asset: Asset, source: BinaryIO, target: Path, label: str, total: in
             _copy_with_progress(source, out, label, total, digest)
             out.flush()
             os.fsync(out.fileno())
+            os.fchmod(out.fileno(), normal_file_mode())  # mkstemp's 0600 would hide it from a service
         actual = digest.hexdigest()
         if asset.sha256 and actual != asset.sha256:
             raise AppError(

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.engine import StreamingClassifier
-from app.labels import Scored, TopK
-from app.preprocess import Preprocessor
-from app.sampling import RateSampler
-from app.video import read_video
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import Scored, TopK
+from app.inference.preprocess import Preprocessor
+from app.inference.sampling import RateSampler
+from app.sources.files import read_video
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,13 @@ from pathlib import Path
 
 from app import assets
 from app.argtypes import non_negative_float, positive_float, positive_int, probability
-from app.bench_cli import add_bench_command
+from app.bench.cli import add_bench_command
 from app.classify import StepResult, classify_video
 from app.config import load_config, read_config
-from app.engine import (
+from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
+from app.errors import AppError
+from app.eval.cli import add_eval_command
+from app.inference.engine import (
     ANSWER_CONFIDENT,
     ANSWER_LONGEST,
     ANSWERS,
@@ -22,20 +25,17 @@ from app.engine import (
     LIVE_CONTEXT_S,
     StreamingClassifier,
 )
-from app.errors import AppError
-from app.eval_cli import add_eval_command
-from app.headless import add_log_arguments, attach_logs
-from app.labels import TopK, load_labels
+from app.inference.labels import TopK, load_labels
+from app.inference.runtime import RUNTIMES
+from app.inference.sampling import DEFAULT_FPS
+from app.logs.options import add_log_arguments, attach_logs
+from app.logs.plot import add_plot_command
+from app.logs.summary import add_summary_command
 from app.pipeline import Pipeline, PipelineOptions, Result
-from app.plot import add_plot_command
-from app.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
-from app.runtime import RUNTIMES
-from app.sampling import DEFAULT_FPS
 from app.sdnotify import attach_systemd
 from app.sources import open_source
-from app.summary import add_summary_command
-from app.video import frame_count
-from app.web import add_web_arguments, attach_web
+from app.sources.files import frame_count
+from app.web.view import add_web_arguments, attach_web
 
 
 class AppParser(argparse.ArgumentParser):
@@ -327,6 +327,7 @@ def run_models_verify(args: argparse.Namespace) -> int:
         status = assets.verify(asset)
         if status == "missing" and asset.key not in (manifest.default_model, "labels", "demo"):
             continue  # optional variants the user never fetched
+        assets.repair_mode(assets.models_dir() / asset.file)
         print(f"{status:<10} {asset.file}")
         bad += status in ("corrupt", "missing")
     if bad:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from app.errors import AppError
-from app.labels import Scored
+from app.inference.labels import Scored
 
 DEFAULT_START = 0.5
 DEFAULT_END = 0.3

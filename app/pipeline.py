@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from app.engine import StreamingClassifier
-from app.labels import Scored, TopK
-from app.preprocess import Preprocessor
-from app.sampling import RateSampler
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import Scored, TopK
+from app.inference.preprocess import Preprocessor
+from app.inference.sampling import RateSampler
 from app.sources import FrameSource, SourceError
-from app.video import Frame
+from app.sources.files import Frame
 
 log = logging.getLogger("app.pipeline")
 

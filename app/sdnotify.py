@@ -46,6 +46,9 @@ class SystemdNotifier:
             self._socket = None
 
 
+STATUS_EVERY_S = 2.0
+
+
 def watchdog_interval() -> float | None:
     """Half the watchdog period systemd asked for, in seconds (None: no watchdog)."""
     usec = os.environ.get("WATCHDOG_USEC", "")
@@ -60,7 +63,9 @@ class WatchdogReporter:
 
     def __init__(self, notifier: SystemdNotifier, interval: float | None) -> None:
         self.notifier = notifier
-        self.interval = interval if interval is not None else 5.0
+        # STATUS at least every STATUS_EVERY_S even when the watchdog is slower (WatchdogSec=30s
+        # pings every 15 s), so `systemctl status` and the installer see the current label.
+        self.interval = min(interval, STATUS_EVERY_S) if interval is not None else STATUS_EVERY_S
         self.pings = interval is not None
         self._ready = False
         self._last = 0.0

@@ -29,6 +29,7 @@ Standard library only, so uninstalling works with the system Python and no venv.
 from __future__ import annotations
 
 import argparse
+import errno
 import grp
 import os
 import pwd
@@ -36,6 +37,7 @@ import re
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,8 @@ SERVICE_USER = "movinet"
 # The camera (video), the GPU and dma-heaps (render), and the kiosk's keyboard (input).
 SERVICE_GROUPS = {"kiosk": ("video", "render", "input"), "logger": ("video", "render")}
 DESKTOP_DROPIN = "10-desktop.conf"
+# How long the installer watches a started service before reporting its status.
+SETTLE_S = 6.0
 # ProtectHome= hides these from the service user: a checkout in them cannot run as it.
 HOME_DIRS = (Path("/home"), Path("/root"), Path("/run/user"))
 
@@ -241,6 +245,81 @@ def check_config(prefix: Path, config: Path) -> None:
         raise AppError(f"{config} has problems; fix it and install again:\n{(check.stdout + check.stderr).strip()}")
 
 
+# Run as the service's user: which of the files named on the command line it cannot open,
+# and for a file behind a folder it may not enter, that folder. One line per problem:
+# "PATH<TAB>ERRNO<TAB>FOLDER-or-empty".
+_READ_PROBE = """
+import os, sys
+for path in sys.argv[1:]:
+    try:
+        open(path, "rb").close()
+    except OSError as exc:
+        folders = [os.path.dirname(os.path.abspath(path))]
+        while folders[-1] != "/":
+            folders.append(os.path.dirname(folders[-1]))
+        blocked = next((f for f in reversed(folders) if not os.access(f, os.X_OK)), "")
+        print(path, exc.errno, blocked, sep="\\t")
+"""
+
+
+def files_the_service_reads(config: Path, prefix: Path) -> list[tuple[str, Path]]:
+    """(key, path) of every file a run with this config opens by name: model, labels, a file source."""
+    # The app's own resolution, so the check sees exactly what `run` opens. These need the
+    # venv, which installing runs in (uninstalling, system Python only, never gets here).
+    from app import assets
+    from app.cli import build_parser
+    from app.config import read_config
+    from app.sources import file_source
+
+    values, _ = read_config(config, build_parser().run_command)
+    files = [
+        ("model", assets.resolve_model(values.get("model"))),
+        ("labels", Path(values.get("labels") or assets.default_labels_path())),
+    ]
+    if (source := file_source(str(values.get("source", "auto")))) is not None:
+        files.append(("source", source))
+    # The service runs in the checkout (WorkingDirectory=): relative paths start there.
+    return [(key, path if path.is_absolute() else prefix / path) for key, path in files]
+
+
+def _system_python() -> str:
+    """A Python any user may run (the probe is standard library; the venv's may sit in a private folder)."""
+    return "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+
+def unreadable_for(user: str, files: Sequence[tuple[str, Path]], prefix: Path) -> str | None:
+    """Why `user` could not open one of `files` (one line saying what to run), or None."""
+    entry = pwd.getpwnam(user)
+    probe = subprocess.run(
+        [_system_python(), "-I", "-c", _READ_PROBE, *(str(path) for _, path in files)],
+        user=entry.pw_uid,
+        group=entry.pw_gid,
+        extra_groups=os.getgrouplist(user, entry.pw_gid),
+        cwd="/",
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        raise AppError(f"could not check what the {user} user can read: {probe.stderr.strip().splitlines()[-1:]}")
+    if not probe.stdout.strip():
+        return None
+    failed, error, blocked = probe.stdout.splitlines()[0].split("\t")
+    key = next(key for key, path in files if str(path) == failed)
+    what = f"the {key} {failed}"
+    if int(error) == errno.ENOENT:
+        fix = f"run ./setup.sh in {prefix}" if key != "source" else "set source in the config to a file that exists"
+        return f"{what} does not exist: {fix}"
+    if blocked:
+        mode = stat.filemode(os.stat(blocked).st_mode)
+        return f"the {user} user cannot enter {blocked} ({mode}), which holds {what}: sudo chmod a+x {blocked}"
+    mode = stat.filemode(os.stat(failed).st_mode)
+    if Path(failed).parent == prefix / "models":
+        fix = f"run ./setup.sh in {prefix} again (it makes the model files readable)"
+    else:
+        fix = f"sudo chmod a+r {failed}"
+    return f"the {user} user cannot read {what} ({mode}): {fix}"
+
+
 def preview_mismatch(config_text: str, desktop: DesktopUser | None) -> str | None:
     """A kept kiosk config whose preview cannot show in this set-up (drm on a desktop, qt on a console)."""
     match = re.search(r'^\s*preview\s*=\s*"(\w+)"', config_text, re.MULTILINE)
@@ -344,6 +423,23 @@ def install(
         write_file(layout.config, text)
     check_config(prefix, layout.config)
 
+    files = files_the_service_reads(layout.config, prefix)
+    source = next((path for key, path in files if key == "source"), None)
+    if desktop is None and source is not None and under_home(source):
+        problem = f"the {SERVICE_USER} service cannot see {source} (source in {layout.config}): home directories "
+        raise AppError(problem + "are hidden from services; move the file, e.g. to /srv, and change source")
+    if live:
+        # As the user the service runs as: root can read anything, so a check as root proves nothing.
+        if desktop is None:
+            ensure_service_user(SERVICE_GROUPS[name])
+        else:
+            check_desktop_groups(desktop)
+        user = desktop.name if desktop else SERVICE_USER
+        if problem := unreadable_for(user, files, prefix):
+            raise AppError(problem)
+    else:
+        say(f"Not creating the {SERVICE_USER} user under --root {root}")
+
     # The unit, always ours: local changes belong in drop-ins (systemctl edit).
     say(f"Writing {layout.unit}")
     write_file(layout.unit, render((TEMPLATES / layout.unit_name).read_text(encoding="utf-8"), {"PREFIX": str(prefix)}))
@@ -355,14 +451,6 @@ def install(
     elif layout.desktop_dropin.exists():
         say(f"Removing {layout.desktop_dropin} (console set-up now)")
         remove_dropin(layout)
-
-    if live:
-        if desktop is None:
-            ensure_service_user(SERVICE_GROUPS[name])
-        else:
-            check_desktop_groups(desktop)
-    else:
-        say(f"Not creating the {SERVICE_USER} user under --root {root}")
 
     if use_systemctl:
         enable(layout, live)
@@ -380,12 +468,42 @@ def enable(layout: Layout, live: bool) -> None:
     if not live:
         return
     say(f"Starting {layout.unit_name} (it reports ready after the first classified frame)")
+    started = time.time()
     if systemctl(layout.root, "restart", layout.unit_name, check=False).returncode != 0:
-        raise AppError(
-            f"{layout.unit_name} is installed and enabled but did not start: journalctl -b -u {layout.unit_name}"
-        )
-    status = systemctl(layout.root, "show", "--property=StatusText", "--value", layout.unit_name, check=False)
-    say(f"Running: {status.stdout.strip() or 'ready'}")
+        raise AppError(did_not_start(layout.unit_name, started))
+    say(f"Running: {settled_status(layout.unit_name, started)}")
+
+
+def unit_state(unit: str) -> dict[str, str]:
+    shown = run(["systemctl", "show", "--property=ActiveState,SubState,StatusText,NRestarts", unit], check=False)
+    return dict(line.split("=", 1) for line in shown.stdout.splitlines() if "=" in line)
+
+
+def settled_status(unit: str, started: float) -> str:
+    """The service's status once it has run a while; AppError if it fails meanwhile.
+
+    READY=1 comes with the first classified frame, whose status is a warm-up figure
+    (one step, 0 fps); the one a few seconds later is what it settles on.
+    """
+    deadline = time.monotonic() + SETTLE_S
+    restarts = unit_state(unit).get("NRestarts", "0")
+    while True:
+        state = unit_state(unit)
+        if state.get("ActiveState") != "active" or state.get("NRestarts", "0") != restarts:
+            raise AppError(did_not_start(unit, started, "started but then stopped"))
+        if time.monotonic() >= deadline:
+            return state.get("StatusText") or f"{state.get('ActiveState')} ({state.get('SubState')})"
+        time.sleep(0.5)
+
+
+def did_not_start(unit: str, since: float, how: str = "did not start") -> str:
+    """One line: the unit failed, with the last error its journal holds since `since`."""
+    command = ["journalctl", "--quiet", "--no-pager", "--output=cat", f"--unit={unit}", f"--since=@{since:.0f}"]
+    journal = run(command, check=False)
+    lines = [line.strip() for line in journal.stdout.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")] or lines
+    last = f": {errors[-1]}" if errors else ""
+    return f"{unit} is installed and enabled but {how}{last} (all of it: journalctl -b -u {unit})"
 
 
 def remove_dropin(layout: Layout) -> None:

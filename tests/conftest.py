@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from app.engine import StreamingClassifier
-from app.labels import TopK, load_labels
-from app.runtime import available_runtimes
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK, load_labels
+from app.inference.runtime import available_runtimes
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,11 +7,14 @@ checked by what the server actually saw.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
 import socket
+import stat
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -383,6 +386,20 @@ def test_missing_manifest(tmp_path: Path) -> None:
 FETCHED = ["carving_ice_172.mp4", "kinetics600_label_map.txt", "movinet_a0_stream_int8.tflite"]
 
 
+@contextlib.contextmanager
+def umask(value: int) -> Iterator[None]:
+    """Child processes started inside inherit this umask (sudo's or a user's may differ)."""
+    previous = os.umask(value)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def file_modes(directory: Path) -> dict[str, str]:
+    return {name: f"{stat.S_IMODE((directory / name).stat().st_mode):04o}" for name in FETCHED}
+
+
 def models_env(directory: Path, offline: Path) -> dict[str, str]:
     return {"MOVINET_MODELS_DIR": str(directory), "MOVINET_ASSETS_DIR": str(offline)}
 
@@ -397,7 +414,8 @@ def shared() -> Path:
 def fetched(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> Path:
     """A models folder filled by `python -m app models fetch` from the shared assets."""
     directory = tmp_path_factory.mktemp("models")
-    result = run_app("models", "fetch", env=models_env(directory, shared))
+    with umask(0o022):
+        result = run_app("models", "fetch", env=models_env(directory, shared))
     assert result.returncode == 0, result.stderr
     assert result.stdout.split().count("ok") == 3, result.stdout
     return directory
@@ -410,6 +428,34 @@ def test_cli_fetch_installs_the_default_set(fetched: Path, a0_model: Path) -> No
     manifest = assets.load_manifest()
     for asset in (manifest.model("a0-int8"), manifest.labels, manifest.demo_clip):
         assert assets.verify(asset, fetched) == "ok"
+
+
+def test_cli_fetch_installs_files_every_user_can_read(fetched: Path) -> None:
+    """Under a 022 umask the files are 0644, so a service's own user can load them (not mkstemp's 0600)."""
+    assert file_modes(fetched) == dict.fromkeys(FETCHED, "0644")
+
+
+@pytest.mark.parametrize("command", ["fetch", "verify"])
+def test_cli_repairs_files_left_0600(tmp_path: Path, fetched: Path, shared: Path, command: str) -> None:
+    """Files an older version installed 0600 get their read bits back from `models fetch` and `models verify`."""
+    directory = tmp_path / "models"
+    shutil.copytree(fetched, directory)
+    for name in FETCHED:
+        (directory / name).chmod(0o600)
+    with umask(0o022):
+        result = run_app("models", command, env=models_env(directory, shared))
+    assert result.returncode == 0, result.stderr
+    assert file_modes(directory) == dict.fromkeys(FETCHED, "0644")
+    assert f"note: {directory / FETCHED[2]} was mode 0600; now 0644" in result.stderr
+    assert "fetched" not in result.stderr  # repaired in place, not copied again
+
+
+def test_cli_fetch_follows_a_stricter_umask(tmp_path: Path, shared: Path) -> None:
+    """A 027 umask gives 0640: the read bits the umask allows, no more."""
+    with umask(0o027):
+        result = run_app("models", "fetch", env=models_env(tmp_path, shared))
+    assert result.returncode == 0, result.stderr
+    assert file_modes(tmp_path) == dict.fromkeys(FETCHED, "0640")
 
 
 def test_cli_fetch_again_copies_nothing(tmp_path: Path, fetched: Path, shared: Path) -> None:

@@ -21,10 +21,10 @@ from conftest import PROJECT_ROOT, run_app
 from PIL import Image
 from test_cli_errors import assert_clean_error
 
-from app import eventlog
-from app.eventlog import RotatingFile
-from app.logread import read_timeline
-from app.plot import PALETTE
+from app.logs import jsonlog as eventlog
+from app.logs.jsonlog import RotatingFile
+from app.logs.plot import PALETTE
+from app.logs.read import read_timeline
 
 
 @pytest.fixture
@@ -486,9 +486,9 @@ def test_plot_refuses_what_is_not_a_log(tmp_path: Path, clips: Path, model_args:
 
 def test_write_cost_per_step(tmp_path: Path, clips: Path, model_args: list[str]) -> None:
     """Logging must stay far below the 200 ms a step has at 5 fps (measured in-process)."""
-    from app.eventlog import JsonLog
     from app.events import EventDetector
-    from app.labels import Scored
+    from app.inference.labels import Scored
+    from app.logs.jsonlog import JsonLog
     from app.pipeline import Result
 
     top = [Scored(f"label {i}", 0.9 / (i + 1)) for i in range(5)]

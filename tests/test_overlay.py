@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.labels import Scored
+from app.inference.labels import Scored
 from app.overlay import (
     BAR,
     TRACK,

@@ -16,7 +16,7 @@ from conftest import PROJECT_ROOT, run_app
 
 from app.pipeline import Mailbox, Pipeline, PipelineOptions, Result
 from app.sources import FileSource, SourceError
-from app.video import Frame
+from app.sources.files import Frame
 
 
 def run_pipeline(pipeline: Pipeline, seconds: float | None = None) -> list[Result]:
@@ -158,8 +158,8 @@ def test_pi_camera_configuration_and_colour(monkeypatch, platform, lores_format)
         monkeypatch.delitem(sys.modules, name)
     from picamera2 import Picamera2
 
-    from app.picamera import PiCameraSource, pi_camera_available
-    from app.preprocess import Preprocessor
+    from app.inference.preprocess import Preprocessor
+    from app.sources.picamera import PiCameraSource, pi_camera_available
 
     assert pi_camera_available()
     source = PiCameraSource(model_size=(172, 172), camera_fps=30.0)

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app import preview_picamera
 from app.cli import build_parser, open_classifier
+from app.display import picamera_preview as preview_picamera
+from app.display.preview import attach_outputs, choose_preview
 from app.errors import AppError
 from app.overlay import BAR
 from app.pipeline import Pipeline, PipelineOptions
-from app.preview import attach_outputs, choose_preview
 from app.sources import FileSource, open_source
 
 FAKES = Path(__file__).parent / "fakes"
@@ -157,7 +157,7 @@ def test_impossible_previews_are_errors(requested, env, message, tmp_path):
 
 
 def test_qt_without_a_desktop_is_an_error(fake_picamera2):
-    from app.picamera import PiCameraSource
+    from app.sources.picamera import PiCameraSource
 
     with pytest.raises(AppError, match="--preview qt needs a desktop"):
         choose_preview("qt", PiCameraSource(), {})

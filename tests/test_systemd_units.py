@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import PROJECT_ROOT, run_app
 
-from app.service_install import SERVICES, Layout, service_user_problem
+from app.service_install import SERVICES, Layout, files_the_service_reads, service_user_problem, unreadable_for
 
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze (systemd's own tool) is not installed")
@@ -277,3 +277,55 @@ def test_a_checkout_the_service_user_cannot_read_is_named() -> None:
         assert f"read {private} " in (service_user_problem(private / "movinet") or "")
         os.chmod(private, 0o755)
         assert f"read {private} " not in (service_user_problem(private / "movinet") or "")
+
+
+def test_files_the_service_reads_follow_the_config(tmp_path: Path) -> None:
+    """Model and labels as `run` resolves them (names, defaults), plus a file source, relative to the checkout."""
+    config = tmp_path / "logger.toml"
+    config.write_text('source = "clips/walk.mp4"\nmodel = "a2-int8"\n')
+    files = dict(files_the_service_reads(config, Path("/opt/movinet")))
+    assert files["model"].name == "movinet_a2_stream_int8.tflite"
+    assert files["labels"].name == "kinetics600_label_map.txt"
+    assert files["source"] == Path("/opt/movinet/clips/walk.mp4")
+    config.write_text('source = "/dev/video0"\n')
+    assert "source" not in dict(files_the_service_reads(config, Path("/opt/movinet")))
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="checking as another user needs root (CI runs as root)")
+
+
+@needs_root
+def test_files_the_service_user_cannot_read_are_named_with_the_fix() -> None:
+    """Checked as the user itself (here `nobody`): a 0600 file, a folder it cannot enter, a missing file."""
+    # Not pytest's tmp_path: its parent folder is private to the user running the tests.
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as folder:
+        prefix = Path(folder)
+        os.chmod(prefix, 0o755)
+        (prefix / "models").mkdir(mode=0o755)
+        model, clip = prefix / "models/a0.tflite", prefix / "clip.mp4"
+        model.write_bytes(b"model")
+        clip.write_bytes(b"clip")
+        files = [("model", model), ("source", clip)]
+        assert unreadable_for("nobody", files, prefix) is None
+
+        model.chmod(0o600)
+        assert unreadable_for("nobody", files, prefix) == (
+            f"the nobody user cannot read the model {model} (-rw-------): "
+            f"run ./setup.sh in {prefix} again (it makes the model files readable)"
+        )
+        model.chmod(0o644)
+        clip.chmod(0o600)
+        assert unreadable_for("nobody", files, prefix) == (
+            f"the nobody user cannot read the source {clip} (-rw-------): sudo chmod a+r {clip}"
+        )
+        clip.chmod(0o644)
+        (prefix / "models").chmod(0o700)
+        assert unreadable_for("nobody", files, prefix) == (
+            f"the nobody user cannot enter {prefix / 'models'} (drwx------), which holds the model {model}: "
+            f"sudo chmod a+x {prefix / 'models'}"
+        )
+        (prefix / "models").chmod(0o755)
+        clip.unlink()
+        assert unreadable_for("nobody", files, prefix) == (
+            f"the source {clip} does not exist: set source in the config to a file that exists"
+        )

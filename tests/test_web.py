@@ -30,17 +30,17 @@ from conftest import PROJECT_ROOT, run_app
 from PIL import Image
 from test_cli_errors import assert_clean_error
 
-from app import web_server
 from app.cli import build_parser
 from app.config import read_config
-from app.engine import StreamingClassifier
 from app.errors import AppError
-from app.labels import TopK
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK
 from app.overlay import BAR
 from app.pipeline import Pipeline, PipelineOptions, Result
 from app.sources import FileSource, Keep
-from app.video import Frame
-from app.web import TOKEN_ENV, WebView, attach_web, load_token, parse_listen
+from app.sources.files import Frame
+from app.web import server as web_server
+from app.web.view import TOKEN_ENV, WebView, attach_web, load_token, parse_listen
 
 TOKEN = "s3cret-token-for-the-tests"
 LOG_URL = re.compile(r"web view on (http://127\.0\.0\.1:\d+/)")

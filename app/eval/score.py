@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.classify import StepResult, classify_video
-from app.engine import StreamingClassifier
 from app.errors import AppError
-from app.labels import Scored, TopK
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import Scored, TopK
 from app.pipeline import Pipeline, PipelineOptions, Result
-from app.session import Segment, SessionSource, plan_segments
+from app.sources.session import Segment, SessionSource, plan_segments
 
 SWITCH_RUN = 5  # consecutive correct steps (1 s at 5 fps) that count as "switched"
 

@@ -19,14 +19,14 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from app.argtypes import non_negative_float
+from app.display.picamera_preview import PiCameraPreview
+from app.display.record import Recorder, Snapshot, source_fps
+from app.display.window import PreviewWindow
 from app.errors import AppError
 from app.overlay import ROWS, LiveOverlay, model_label
-from app.picamera import PiCameraSource
 from app.pipeline import Pipeline
-from app.preview_picamera import PiCameraPreview
-from app.preview_window import PreviewWindow
-from app.record import Recorder, Snapshot, source_fps
 from app.sources import FrameSource
+from app.sources.picamera import PiCameraSource
 
 log = logging.getLogger("app.preview")
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from app.classify import classify_video
-from app.engine import StreamingClassifier
-from app.labels import TopK
-from app.preprocess import Preprocessor
-from app.sampling import RateSampler
-from app.video import read_video
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK
+from app.inference.preprocess import Preprocessor
+from app.inference.sampling import RateSampler
+from app.sources.files import read_video
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from app.errors import AppError
 from app.sources import FrameSource, Keep
-from app.video import Frame, read_video
+from app.sources.files import Frame, read_video
 
 
 @dataclass(frozen=True)

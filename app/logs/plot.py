@@ -15,8 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from app.argtypes import positive_int
 from app.errors import AppError
-from app.headless import add_event_arguments, given_detector
-from app.logread import Timeline, read_timeline
+from app.logs.options import add_event_arguments, given_detector
+from app.logs.read import Timeline, read_timeline
 
 DEFAULT_SIZE = "1200x600"
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75)]

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 
 from app.errors import AppError
-from app.video import Frame, read_video
+from app.sources.files import Frame, read_video
 
 Keep = Callable[[float], bool]
 
@@ -197,7 +197,7 @@ def open_source(
     rtsp://, http://, https://: a network stream. Anything else: a video file.
     """
     if spec == "auto":
-        from app.picamera import PiCameraSource, pi_camera_available
+        from app.sources.picamera import PiCameraSource, pi_camera_available
 
         if pi_camera_available():
             source: FrameSource = PiCameraSource(model_size=model_size)
@@ -208,9 +208,16 @@ def open_source(
         print(f"source auto: using {source.name}", file=sys.stderr)
         return source
     if spec in ("picam", "picamera"):
-        from app.picamera import PiCameraSource
+        from app.sources.picamera import PiCameraSource
 
         return PiCameraSource(model_size=model_size)
-    if spec.isdigit() or spec.startswith("/dev/video") or _is_stream(spec):
+    if file_source(spec) is None:
         return OpenCVSource(spec)
     return FileSource(spec, realtime=realtime, loop=loop)
+
+
+def file_source(spec: str) -> Path | None:
+    """The video file a `--source` names, or None for a camera or a stream."""
+    if spec in ("auto", "picam", "picamera") or spec.isdigit() or spec.startswith("/dev/video") or _is_stream(spec):
+        return None
+    return Path(spec)

@@ -20,7 +20,7 @@ from typing import Any
 
 from app.errors import AppError
 from app.events import Event, EventDetector
-from app.labels import Scored
+from app.inference.labels import Scored
 
 RECORD_TYPES = ("start", "step", "event", "gap", "stop")
 DEFAULT_STEP_S = 0.2  # spacing assumed between segments when a segment has a single step

@@ -25,9 +25,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, BinaryIO
 from urllib.parse import parse_qs, urlsplit
 
-from app import web_page
-from app.web_status import LiveStatus
-from app.web_stream import JpegStream
+from app.web import page as web_page
+from app.web.status import LiveStatus
+from app.web.stream import JpegStream
 
 log = logging.getLogger("app.web")
 

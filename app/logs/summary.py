@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from app.headless import add_event_arguments, given_detector
-from app.logread import read_timeline
+from app.logs.options import add_event_arguments, given_detector
+from app.logs.read import read_timeline
 
 
 def add_summary_command(commands: argparse._SubParsersAction) -> None:

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.argtypes import non_negative_float, non_negative_int, positive_int, probability
-from app.csvlog import CsvLog
 from app.errors import AppError
-from app.eventlog import LEVELS, JsonLog
 from app.events import DEFAULT_END, DEFAULT_MIN_STEPS, DEFAULT_START, EventDetector
+from app.logs.csvlog import CsvLog
+from app.logs.jsonlog import LEVELS, JsonLog
 
 if TYPE_CHECKING:
     from app.pipeline import Pipeline

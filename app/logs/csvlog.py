@@ -8,7 +8,7 @@ import os
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from app.eventlog import RotatingFile
+from app.logs.jsonlog import RotatingFile
 
 if TYPE_CHECKING:
     from app.pipeline import Result

@@ -17,9 +17,9 @@ from contextlib import contextmanager
 
 import cv2
 
+from app.display.record import RECORD_MIN_HEIGHT, output_size
 from app.overlay import LiveOverlay, annotate
-from app.record import RECORD_MIN_HEIGHT, output_size
-from app.video import Frame
+from app.sources.files import Frame
 
 log = logging.getLogger("app.web")
 

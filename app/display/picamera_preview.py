@@ -15,8 +15,8 @@ from typing import Any
 
 from app.errors import AppError
 from app.overlay import LiveOverlay, Size, fit_size
-from app.picamera import PiCameraSource
 from app.pipeline import Pipeline, Result
+from app.sources.picamera import PiCameraSource
 
 log = logging.getLogger("app.preview")
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from app.errors import AppError
 from app.sources import FrameSource, Keep, SourceError
-from app.video import Frame
+from app.sources.files import Frame
 
 PREVIEW_SIZE = (1280, 720)
 CAMERA_FPS = 30.0

@@ -9,12 +9,12 @@ from typing import Any
 
 from app import assets
 from app.argtypes import non_negative_float, positive_int
-from app.bench import BenchRow, bench_model, format_table, runtime_ratios
-from app.bench_pipeline import format_pipeline_report, format_soak, pipeline_report, soak
-from app.engine import StreamingClassifier
+from app.bench.model import BenchRow, bench_model, format_table, runtime_ratios
+from app.bench.pipeline import format_pipeline_report, format_soak, pipeline_report, soak
 from app.errors import AppError
-from app.labels import TopK, load_labels
-from app.runtime import available_runtimes
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK, load_labels
+from app.inference.runtime import available_runtimes
 
 
 def add_bench_command(commands: Any) -> None:

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.argtypes import positive_float
+from app.display.preview import overlay_for
 from app.errors import AppError
 from app.overlay import model_label
-from app.preview import overlay_for
-from app.web_server import WebServer
-from app.web_status import LiveStatus, RunInfo
-from app.web_stream import DEFAULT_FPS, JpegStream
+from app.web.server import WebServer
+from app.web.status import LiveStatus, RunInfo
+from app.web.stream import DEFAULT_FPS, JpegStream
 
 if TYPE_CHECKING:
     from app.pipeline import Pipeline

@@ -1,4 +1,4 @@
-"""The `eval` command: how well a model and its live settings do on labelled clips."""
+"""The `eval` command's options, tables and JSON."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app.argtypes import positive_float
-from app.engine import ANSWER_LONGEST, CLIP_CONTEXT_S, StreamingClassifier
-from app.evaluate import SWITCH_RUN, ClipScore, SessionScore, read_list, run_session, score_clips
-from app.labels import TopK
+from app.eval.score import SWITCH_RUN, ClipScore, SessionScore, read_list, run_session, score_clips
+from app.inference.engine import ANSWER_LONGEST, CLIP_CONTEXT_S, StreamingClassifier
+from app.inference.labels import TopK
 
 DEFAULT_HOLD_S = 10.0
 OpenClassifier = Callable[[argparse.Namespace], tuple[StreamingClassifier, TopK]]

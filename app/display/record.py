@@ -15,10 +15,10 @@ from pathlib import Path
 import cv2
 
 from app.errors import AppError
-from app.labels import Scored
+from app.inference.labels import Scored
 from app.overlay import LiveOverlay, Size, annotate
 from app.sources import FileSource, FrameSource
-from app.video import Frame
+from app.sources.files import Frame
 
 log = logging.getLogger("app.record")
 

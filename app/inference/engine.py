@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from app.errors import AppError
-from app.runtime import StreamRunner, TensorSpec, load_model
+from app.inference.runtime import StreamRunner, TensorSpec, load_model
 
 IMAGE_INPUT = "image"
 LOGITS_OUTPUT = "logits"

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from app.bench import clip_frames, current_rss_mb
-from app.engine import StreamingClassifier
-from app.labels import TopK
+from app.bench.model import clip_frames, current_rss_mb
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK
+from app.inference.sampling import RateSampler
 from app.pipeline import Pipeline, PipelineOptions, Result
-from app.sampling import RateSampler
 from app.sources import FileSource
-from app.video import read_video
+from app.sources.files import read_video
 
 
 def _cpu_seconds() -> float:
