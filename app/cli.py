@@ -10,10 +10,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from app import assets
-from app.argtypes import non_negative_float, positive_float, positive_int, probability
+from app.argtypes import non_negative_float, positive_float, positive_int, probability, thread_count, up_to
 from app.bench.cli import add_bench_command
 from app.classify import StepResult, classify_video
-from app.config import load_config, read_config
+from app.config import ConfigFile, load_config_file, parse_config
 from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
 from app.eval.cli import add_eval_command
@@ -27,11 +27,12 @@ from app.inference.engine import (
 )
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import RUNTIMES
-from app.inference.sampling import DEFAULT_FPS
+from app.inference.sampling import DEFAULT_FPS, context_steps
 from app.logs.options import add_log_arguments, attach_logs
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
 from app.pipeline import Pipeline, PipelineOptions, Result
+from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
 from app.sources import open_source
 from app.sources.files import frame_count
@@ -48,14 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    config: ConfigFile | None = None
     try:
         if getattr(args, "config", None) is not None:
             # The file's values become defaults, so flags on the command line still win.
-            parser.run_command.set_defaults(**load_config(args.config, parser.run_command))
+            config = load_config_file(args.config, parser.run_command)
+            parser.run_command.set_defaults(**config.values)
             args = parser.parse_args(argv)
         return args.handler(args)
     except AppError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {config.describe(exc, args) if config else exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -114,7 +117,7 @@ def build_parser() -> AppParser:
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_commands.add_parser("check", help="report every problem in a config file, with key and line")
     check.add_argument("file", type=Path)
-    check.set_defaults(handler=lambda args: run_config_check(args, run))
+    check.set_defaults(handler=run_config_check)
 
     add_bench_command(commands)
 
@@ -151,7 +154,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--runtime", choices=RUNTIMES, default="auto", help="TFLite runtime (default: auto = LiteRT if installed)"
     )
-    group.add_argument("--threads", type=positive_int, help="CPU threads for the model (default: cores, at most 4)")
+    group.add_argument("--threads", type=thread_count, help="CPU threads for the model (default: cores, at most 4)")
+
+
+# Bounds that keep steps counts finite: a camera gives at most a few dozen frames a
+# second, and a day of context is as good as none (0).
+MODEL_FPS = up_to(120.0, positive_float)
+CONTEXT_SECONDS = up_to(86400.0, non_negative_float, " (a day; 0 = no limit)")
 
 
 def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> None:
@@ -159,11 +168,11 @@ def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> N
     context, answer = (LIVE_CONTEXT_S, ANSWER_CONFIDENT) if live else (CLIP_CONTEXT_S, ANSWER_LONGEST)
     group = parser.add_argument_group("results")
     group.add_argument(
-        "--fps", type=positive_float, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
+        "--fps", type=MODEL_FPS, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
     )
     group.add_argument(
         "--context",
-        type=non_negative_float,
+        type=CONTEXT_SECONDS,
         default=context,
         metavar="SECONDS",
         help=f"video a stream holds before it restarts, 0 = everything since the start (default {context:g})",
@@ -199,10 +208,8 @@ def split_labels(values: list[str]) -> list[str]:
 
 def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
     model_path = assets.resolve_model(args.model)
-    context_steps = round(args.context * args.fps)
-    if args.context and context_steps < 2:
-        raise AppError(f"--context {args.context:g} is under two model steps at {args.fps:g} fps: use 0 or more")
-    classifier = StreamingClassifier(model_path, args.runtime, args.threads, context_steps, args.answer)
+    steps = context_steps(args.context, args.fps)
+    classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps, args.answer)
     labels_path = args.labels or assets.default_labels_path()
     labels = load_labels(labels_path, classifier.num_classes)
     top_k = TopK(labels, args.top_k, split_labels(args.allow), split_labels(args.deny), args.threshold)
@@ -224,6 +231,7 @@ def run_classify(args: argparse.Namespace) -> int:
 
 
 def run_live(args: argparse.Namespace) -> int:
+    check_run_options(args)
     classifier, top_k = open_classifier(args)
     source = open_source(args.source, realtime=args.realtime, loop=args.loop, model_size=classifier.input_size)
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
@@ -261,13 +269,20 @@ def print_result_line(result: Result) -> None:
     )
 
 
-def run_config_check(args: argparse.Namespace, run_command: argparse.ArgumentParser) -> int:
-    values, problems = read_config(args.file, run_command)
+def run_config_check(args: argparse.Namespace) -> int:
+    """The file's own problems, then everything `run --config FILE` would refuse before starting."""
+    run_command = build_parser().run_command  # a fresh parser: the file's values become its defaults
+    config = parse_config(args.file, run_command)
+    problems = config.problems
+    if not problems:
+        run_command.set_defaults(**config.values)
+        run_args = run_command.parse_args([])
+        problems = [config.describe(error, run_args) for error in run_option_problems(run_args)]
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         return 1
-    print(f"{args.file}: ok ({len(values)} key(s))")
+    print(f"{args.file}: ok ({len(config.values)} key(s))")
     return 0
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from app.errors import AppError
+from app.errors import OptionError
 from app.inference.labels import Scored
 
 DEFAULT_START = 0.5
@@ -83,11 +83,11 @@ class EventDetector:
         self, start: float = DEFAULT_START, end: float = DEFAULT_END, min_steps: int = DEFAULT_MIN_STEPS
     ) -> None:
         if not 0.0 < start <= 1.0:
-            raise AppError(f"--event-start must be above 0 and at most 1, got {start:g}")
+            raise OptionError("event_start", f"must be above 0 and at most 1, got {start:g}")
         if not 0.0 <= end < start:
-            raise AppError(f"--event-end must be at least 0 and below --event-start ({start:g}), got {end:g}")
+            raise OptionError("event_end", f"must be at least 0 and below the event start ({start:g}), got {end:g}")
         if min_steps < 1:
-            raise AppError(f"--event-min-steps must be at least 1, got {min_steps}")
+            raise OptionError("event_min_steps", f"must be at least 1, got {min_steps}")
         self.start = start
         self.end = end
         self.min_steps = min_steps

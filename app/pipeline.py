@@ -28,8 +28,7 @@ from app.inference.engine import StreamingClassifier
 from app.inference.labels import Scored, TopK
 from app.inference.preprocess import Preprocessor
 from app.inference.sampling import RateSampler
-from app.sources import FrameSource, SourceError
-from app.sources.files import Frame
+from app.sources.base import Frame, FrameSource, SourceError
 
 log = logging.getLogger("app.pipeline")
 

@@ -380,7 +380,7 @@ def test_bad_values(
     ("options", "fragments"),
     [
         (["--event-start", "0"], ["--event-start must be above 0 and at most 1"]),
-        (["--event-end", "0.6"], ["--event-end must be at least 0 and below --event-start (0.5)"]),
+        (["--event-end", "0.6"], ["--event-end must be at least 0 and below the event start (0.5)"]),
     ],
 )
 def test_inconsistent_values(

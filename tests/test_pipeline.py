@@ -16,7 +16,7 @@ from conftest import PROJECT_ROOT, run_app
 
 from app.pipeline import Mailbox, Pipeline, PipelineOptions, Result
 from app.sources import FileSource, SourceError
-from app.sources.files import Frame
+from app.sources.base import Frame
 
 
 def run_pipeline(pipeline: Pipeline, seconds: float | None = None) -> list[Result]:

@@ -146,7 +146,7 @@ def test_choose_preview(requested, native, env, expected, tmp_path):
 @pytest.mark.parametrize(
     ("requested", "env", "message"),
     [
-        ("qt", {"DISPLAY": ":0"}, "--preview qt is the Pi camera's own preview: use --preview window"),
+        ("qt", {"DISPLAY": ":0"}, "--preview qt is the Pi camera's own preview, and clip.mp4 is not it: use --preview"),
         ("drm", {}, "--preview drm is the Pi camera's own preview"),
         ("window", {"WAYLAND_DISPLAY": "wayland-0"}, "--preview window needs a display, and $DISPLAY is not set"),
     ],

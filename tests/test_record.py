@@ -13,7 +13,7 @@ from test_cli_errors import assert_clean_error
 
 from app.display.record import Recorder
 from app.overlay import BAR, ROWS, Layout
-from app.sources.files import Frame
+from app.sources.base import Frame
 
 NO_DISPLAY = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
 

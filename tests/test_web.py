@@ -38,7 +38,7 @@ from app.inference.labels import TopK
 from app.overlay import BAR
 from app.pipeline import Pipeline, PipelineOptions, Result
 from app.sources import FileSource, Keep
-from app.sources.files import Frame
+from app.sources.base import Frame
 from app.web import server as web_server
 from app.web.view import TOKEN_ENV, WebView, attach_web, load_token, parse_listen
 

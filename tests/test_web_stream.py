@@ -11,7 +11,7 @@ import pytest
 from app.inference.labels import Scored
 from app.overlay import BAR, LiveOverlay
 from app.pipeline import Result
-from app.sources.files import Frame
+from app.sources.base import Frame
 from app.web.stream import JpegStream, encode_jpeg
 
 

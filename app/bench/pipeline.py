@@ -18,8 +18,7 @@ from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.sampling import RateSampler
 from app.pipeline import Pipeline, PipelineOptions, Result
-from app.sources import FileSource
-from app.sources.files import read_video
+from app.sources.files import FileSource, read_video
 
 
 def _cpu_seconds() -> float:

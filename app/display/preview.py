@@ -17,16 +17,19 @@ import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from app.argtypes import non_negative_float
 from app.display.picamera_preview import PiCameraPreview
 from app.display.record import Recorder, Snapshot, source_fps
 from app.display.window import PreviewWindow
-from app.errors import AppError
+from app.errors import AppError, OptionError
 from app.overlay import ROWS, LiveOverlay, model_label
 from app.pipeline import Pipeline
-from app.sources import FrameSource
-from app.sources.picamera import PiCameraSource
+from app.sources.base import FrameSource
+
+if TYPE_CHECKING:
+    from app.sources.picamera import PiCameraSource
 
 log = logging.getLogger("app.preview")
 
@@ -88,13 +91,25 @@ def choose_preview(requested: str, source: FrameSource, env: Mapping[str, str] =
         if source.native_preview:
             return "qt" if has_desktop(env) else "drm"
         return "window" if has_x_display(env) else "none"
-    if requested in ("qt", "drm") and not source.native_preview:
-        raise AppError(f"--preview {requested} is the Pi camera's own preview: use --preview window for {source.name}")
+    check_preview_fits(requested, source.native_preview, source.name)
     if requested == "qt" and not has_desktop(env):
         raise AppError("--preview qt needs a desktop ($DISPLAY and $WAYLAND_DISPLAY are unset): use --preview drm")
     if requested == "window" and not has_x_display(env):
         raise AppError("--preview window needs a display, and $DISPLAY is not set")
     return requested
+
+
+def check_preview_fits(requested: str, native_preview: bool, source_name: str) -> None:
+    """qt and drm are picamera2's own previews: OptionError for any other source."""
+    if requested in ("qt", "drm") and not native_preview:
+        raise OptionError(
+            "preview", f"{requested} is the Pi camera's own preview, and {source_name} is not it", "window"
+        )
+
+
+def check_fullscreen(fullscreen: bool, preview: str) -> None:
+    if fullscreen and preview == "none":
+        raise OptionError("fullscreen", "needs a preview, and the preview is none")
 
 
 def overlay_for(args: argparse.Namespace, model: str) -> LiveOverlay:
@@ -108,6 +123,7 @@ def attach_outputs(pipeline: Pipeline, model: str, args: argparse.Namespace) -> 
     """
     source = pipeline.source
     kind = choose_preview(args.preview, source)
+    check_fullscreen(args.fullscreen, args.preview)
     if args.fullscreen and kind == "none":
         raise AppError("--fullscreen needs a preview, and there is none here (no display?)")
     if kind == "none" and args.record is None:
@@ -116,8 +132,9 @@ def attach_outputs(pipeline: Pipeline, model: str, args: argparse.Namespace) -> 
     recorder = Recorder(args.record, overlay, source_fps(source)) if args.record is not None else None
     pipeline.on_result(overlay.update)  # first: every other listener sees the new result
     main_loop = None
-    if kind in ("qt", "drm") and isinstance(source, PiCameraSource):
-        PiCameraPreview(kind, overlay, args.fullscreen, required=args.preview != "auto").attach(pipeline, source)
+    if kind in ("qt", "drm"):  # choose_preview allows these only for a source with a native preview: the Pi camera
+        camera = cast("PiCameraSource", source)
+        PiCameraPreview(kind, overlay, args.fullscreen, required=args.preview != "auto").attach(pipeline, camera)
     elif kind == "window":
         window = open_window(overlay, f"MoViNet · {source.name}", args.fullscreen, required=args.preview != "auto")
         if window is not None:

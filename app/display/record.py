@@ -17,8 +17,7 @@ import cv2
 from app.errors import AppError
 from app.inference.labels import Scored
 from app.overlay import LiveOverlay, Size, annotate
-from app.sources import FileSource, FrameSource
-from app.sources.files import Frame
+from app.sources.base import Frame, FrameSource
 
 log = logging.getLogger("app.record")
 
@@ -47,16 +46,8 @@ def check_output_path(path: Path, suffixes: tuple[str, ...]) -> None:
 
 
 def source_fps(source: FrameSource) -> float:
-    """A file records at its own frame rate; anything else at LIVE_RECORD_FPS."""
-    if isinstance(source, FileSource):
-        capture = cv2.VideoCapture(str(source.path))
-        try:
-            fps = capture.get(cv2.CAP_PROP_FPS)
-        finally:
-            capture.release()
-        if 1 <= fps <= 240:
-            return fps
-    return LIVE_RECORD_FPS
+    """A source with a constant rate of its own (a file) records at it; anything else at LIVE_RECORD_FPS."""
+    return source.fps or LIVE_RECORD_FPS
 
 
 class Recorder:

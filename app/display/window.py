@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from app.errors import AppError
 from app.overlay import LiveOverlay, Size, annotate, fit_size
-from app.sources.files import Frame
+from app.sources.base import Frame
 
 if TYPE_CHECKING:
     from app.pipeline import Pipeline

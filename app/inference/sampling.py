@@ -7,6 +7,8 @@ camera whose rate wanders.
 
 from __future__ import annotations
 
+from app.errors import OptionError
+
 DEFAULT_FPS = 5.0
 _EPSILON = 1e-3  # seconds: container timestamps are rounded to the millisecond
 
@@ -40,3 +42,11 @@ class RateSampler:
 
     def reset(self) -> None:
         self._next_due = None
+
+
+def context_steps(context_s: float, fps: float) -> int:
+    """`--context` seconds as model steps: 0 (unbounded) or at least the two a stream needs."""
+    steps = round(context_s * fps)
+    if context_s and steps < 2:
+        raise OptionError("context", f"{context_s:g} is under two model steps at {fps:g} fps: use 0 or more")
+    return steps

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.argtypes import non_negative_float, non_negative_int, positive_int, probability
-from app.errors import AppError
+from app.argtypes import non_negative_float, non_negative_int, positive_int, probability, up_to
+from app.errors import OptionError
 from app.events import DEFAULT_END, DEFAULT_MIN_STEPS, DEFAULT_START, EventDetector
 from app.logs.csvlog import CsvLog
 from app.logs.jsonlog import LEVELS, JsonLog
@@ -41,7 +41,7 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--log-keep",
-        type=non_negative_int,
+        type=up_to(1000, non_negative_int),
         default=DEFAULT_KEEP,
         metavar="N",
         help=f"rotated files kept (default {DEFAULT_KEEP})",
@@ -103,7 +103,7 @@ class LogSettings:
 def log_settings(args: argparse.Namespace) -> LogSettings:
     """The logging options checked (AppError naming a bad one), without opening any file."""
     if args.log and args.csv and os.path.abspath(args.log) == os.path.abspath(args.csv):
-        raise AppError(f"--log and --csv must be different files, both are {args.log}")
+        raise OptionError("csv", f"{args.csv} is the log file too: the CSV needs a file of its own")
     max_bytes = int(args.log_max_mb * 1_000_000) or None
     return LogSettings(args.log_level, max_bytes, args.log_keep, detector_from_args(args))
 

@@ -8,8 +8,8 @@ colour conversion work on a 30 fps file sampled to 5 fps.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -17,23 +17,13 @@ import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
 from app.errors import AppError
+from app.sources.base import Frame, FrameSource, Keep
 
 # FFmpeg inside OpenCV prints its own complaints ("moov atom not found") to stderr for a
 # damaged file; our one-line error says it better. Read at the first VideoCapture.
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 GIF_SUFFIXES = {".gif"}
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One decoded frame: `image` is uint8 HxWx3 in channel order `order` ("RGB"/"BGR")."""
-
-    index: int  # position in the source, counting every frame, sampled or not
-    t: float  # seconds since the start of the source
-    image: np.ndarray
-    order: str
-    captured_at: float = 0.0  # time.monotonic() when it was captured or decoded (latency)
 
 
 def read_video(path: str | os.PathLike, keep: Callable[[float], bool] = lambda t: True) -> Iterator[Frame]:
@@ -68,6 +58,15 @@ def frame_count(path: str | os.PathLike) -> int:
     capture = cv2.VideoCapture(str(path))
     try:
         return max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+    finally:
+        capture.release()
+
+
+def video_fps(path: str | os.PathLike) -> float:
+    """The frame rate the container states (0 if it does not say)."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return capture.get(cv2.CAP_PROP_FPS)
     finally:
         capture.release()
 
@@ -123,3 +122,54 @@ def _read_gif(path: Path, keep: Callable[[float], bool]) -> Iterator[Frame | int
                 t += (frame.info.get("duration") or 100) / 1000.0
         except (OSError, EOFError) as exc:
             raise AppError(f"{path} is damaged: {exc}") from None
+
+
+class FileSource(FrameSource):
+    """A video file standing in for a camera: as fast as possible, or at its own rate."""
+
+    live = False
+
+    def __init__(self, path: str | os.PathLike, realtime: bool = False, loop: bool = False) -> None:
+        self.path = Path(path)
+        self.name = self.path.name
+        self.realtime = realtime
+        self.loop = loop
+        self._closed = False
+
+    @property
+    def paced(self) -> bool:
+        return self.realtime
+
+    @property
+    def fps(self) -> float | None:
+        fps = video_fps(self.path)
+        return fps if 1 <= fps <= 240 else None  # outside that, the container's rate is not to be trusted
+
+    def open(self) -> None:
+        if not self.path.is_file():
+            raise AppError(f"video not found: {self.path}")
+        self._closed = False
+
+    def frames(self, keep: Keep) -> Iterator[Frame]:
+        offset = 0.0  # stream time keeps increasing across loops
+        index_offset = 0
+        started = time.monotonic()
+        while not self._closed:
+            last_t, count = 0.0, 0
+            for frame in read_video(self.path, lambda t, o=offset: keep(t + o)):
+                if self._closed:
+                    return
+                t = frame.t + offset
+                if self.realtime:
+                    delay = started + t - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                last_t, count = frame.t, frame.index + 1
+                yield Frame(frame.index + index_offset, t, frame.image, frame.order, time.monotonic())
+            if not self.loop:
+                return
+            offset += last_t + (last_t / max(1, count - 1) if count > 1 else 0.2)
+            index_offset += count
+
+    def close(self) -> None:
+        self._closed = True

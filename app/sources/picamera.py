@@ -16,8 +16,7 @@ import cv2
 import numpy as np
 
 from app.errors import AppError
-from app.sources import FrameSource, Keep, SourceError
-from app.sources.files import Frame
+from app.sources.base import Frame, FrameSource, Keep, SourceError
 
 PREVIEW_SIZE = (1280, 720)
 CAMERA_FPS = 30.0
@@ -82,9 +81,13 @@ class PiCameraSource(FrameSource):
         self.camera_index = camera_index
         self.camera: Any = None  # the Picamera2 object, for the preview to share
         #: Called with the configured Picamera2 before it starts: picamera2's own preview
-        #: (app/preview_picamera.py) must be started first, or start() runs a null one.
+        #: (app/display/picamera_preview.py) must be started first, or start() runs a null one.
         self.on_configured: Callable[[Any], None] | None = None
         self._lores_format = "YUV420"
+
+    @property
+    def fps(self) -> float | None:
+        return self.camera_fps
 
     def open(self) -> None:
         try:

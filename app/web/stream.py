@@ -19,7 +19,7 @@ import cv2
 
 from app.display.record import RECORD_MIN_HEIGHT, output_size
 from app.overlay import LiveOverlay, annotate
-from app.sources.files import Frame
+from app.sources.base import Frame
 
 log = logging.getLogger("app.web")
 

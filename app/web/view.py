@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.argtypes import positive_float
 from app.display.preview import overlay_for
-from app.errors import AppError
+from app.errors import AppError, OptionError
 from app.overlay import model_label
 from app.web.server import WebServer
 from app.web.status import LiveStatus, RunInfo
@@ -86,11 +86,11 @@ def parse_listen(text: str) -> tuple[str, int]:
     elif host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise AppError(f"--web {text}: write an IPv6 address in brackets, e.g. [::1]:8080")
+        raise OptionError("web", f"{text}: write an IPv6 address in brackets, e.g. [::1]:8080")
     if not host:
-        raise AppError(f"--web {text}: the host is empty (give just a port for {DEFAULT_HOST})")
+        raise OptionError("web", f"{text}: the host is empty (give just a port for {DEFAULT_HOST})")
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise AppError(f"--web {text}: the port must be a number from 0 to 65535, got {port_text!r}")
+        raise OptionError("web", f"{text}: the port must be a number from 0 to 65535, got {port_text!r}")
     return host, int(port_text)
 
 
