@@ -18,7 +18,7 @@ from app.display.preview import add_overlay_options, add_preview_options, attach
 from app.errors import AppError
 from app.eval.cli import add_eval_command
 from app.inference.engine import (
-    ANSWER_CONFIDENT,
+    ANSWER_BLEND,
     ANSWER_LONGEST,
     ANSWERS,
     CLIP_CONTEXT_S,
@@ -165,7 +165,7 @@ CONTEXT_SECONDS = up_to(86400.0, non_negative_float, " (a day; 0 = no limit)")
 
 def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> None:
     """`live`: the defaults of a camera that should follow changes, not of whole clips."""
-    context, answer = (LIVE_CONTEXT_S, ANSWER_CONFIDENT) if live else (CLIP_CONTEXT_S, ANSWER_LONGEST)
+    context, answer = (LIVE_CONTEXT_S, ANSWER_BLEND) if live else (CLIP_CONTEXT_S, ANSWER_LONGEST)
     group = parser.add_argument_group("results")
     group.add_argument(
         "--fps", type=MODEL_FPS, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
@@ -181,8 +181,8 @@ def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> N
         "--answer",
         choices=ANSWERS,
         default=answer,
-        help="which of the two streams answers: the more confident (follows changes) or the one with the "
-        f"longest history (whole clips) (default {answer})",
+        help="blend: both streams' answers averaged (follows changes); longest: the stream with the longest "
+        f"history (whole clips, exactly) (default {answer})",
     )
     group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
     group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")

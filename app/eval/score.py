@@ -160,6 +160,23 @@ def score_steps(clips: Sequence[LabelledClip], segments: Sequence[Segment], step
     return SessionScore(scores)
 
 
+def play_session(
+    classifier: StreamingClassifier,
+    segments: Sequence[Segment],
+    top_k: TopK,
+    fps: float,
+    progress: Callable[[float], None] = lambda t: None,
+) -> list[Result]:
+    """Play the segments back to back through the live pipeline, exactly as `run` would."""
+    classifier.reset()
+    pipeline = Pipeline(SessionSource(segments), classifier, top_k, PipelineOptions(fps=fps))
+    steps: list[Result] = []
+    pipeline.on_result(steps.append)
+    pipeline.on_result(lambda r: progress(r.t))
+    pipeline.run(handle_signals=False)
+    return steps
+
+
 def run_session(
     classifier: StreamingClassifier,
     clips: Sequence[LabelledClip],
@@ -168,12 +185,6 @@ def run_session(
     hold: float,
     progress: Callable[[float], None] = lambda t: None,
 ) -> SessionScore:
-    """Play the clips back to back through the live pipeline, exactly as `run` would."""
+    """Each clip held `hold` seconds, back to back, played live and scored step by step."""
     segments = plan_segments([c.path for c in clips], hold)
-    classifier.reset()
-    pipeline = Pipeline(SessionSource(segments), classifier, top_k, PipelineOptions(fps=fps))
-    steps: list[Result] = []
-    pipeline.on_result(steps.append)
-    pipeline.on_result(lambda r: progress(r.t))
-    pipeline.run(handle_signals=False)
-    return score_steps(clips, segments, steps)
+    return score_steps(clips, segments, play_session(classifier, segments, top_k, fps, progress))

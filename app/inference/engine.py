@@ -12,14 +12,15 @@ import os
 import numpy as np
 
 from app.errors import AppError
+from app.inference.labels import softmax
 from app.inference.runtime import StreamRunner, TensorSpec, load_model
 
 IMAGE_INPUT = "image"
 LOGITS_OUTPUT = "logits"
 ANSWER_LONGEST = "longest"
-ANSWER_CONFIDENT = "confident"
-ANSWERS = (ANSWER_CONFIDENT, ANSWER_LONGEST)
-DEFAULT_MIN_HISTORY = 3  # steps (0.6 s at 5 fps) before a restarted stream may answer
+ANSWER_BLEND = "blend"
+ANSWERS = (ANSWER_BLEND, ANSWER_LONGEST)
+DEFAULT_MIN_HISTORY = 3  # steps (0.6 s at 5 fps) before a restarted stream's own answer counts
 # Seconds of video a stream holds before it restarts. A file is classified as a whole clip
 # (ten seconds, like the Kinetics clips the models learnt from); a live source follows
 # changes with shorter windows (measured with `python -m app eval --session`, see README).
@@ -39,10 +40,12 @@ class StreamingClassifier:
 
     - ANSWER_LONGEST: the one that has seen more (N/2 to N steps of history). A clip of up
       to N steps is classified exactly as by a single stream.
-    - ANSWER_CONFIDENT: the more confident of those with at least `min_history` steps.
-      After the person changes what they do, the stream restarted since then soon
-      answers with confidence while the other still mixes in the previous action, so a
-      change shows within about a second instead of up to N steps later.
+    - ANSWER_BLEND: the average of both streams' probabilities. After the person changes
+      what they do, the stream restarted since then is sure of the new action within a
+      few steps while the other still mixes in the previous one, so the change shows
+      within about a second instead of up to N steps later. A restarted stream's first
+      `min_history` steps are noise, so until then its last answer before the restart
+      stands in for it: a restart never leaves one young stream answering alone.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class StreamingClassifier:
         if context_steps:
             self._runners.append(model.open_stream(image.name, logits.name, pairs))
         self._ages: list[int] = []
+        self._latest: list[np.ndarray | None] = []  # per stream: its last probabilities that count
         self._quantized_image = np.empty(image.shape, image.dtype) if image.quantized else None
         self._quantize_scratch = np.empty(image.shape, np.float32) if image.quantized else None
         self.reset()
@@ -88,7 +92,7 @@ class StreamingClassifier:
         Returns float32 logits of length `num_classes` (dequantized if the model's are not).
         """
         model_input = self._to_model_input(frame)
-        answers: list[tuple[int, np.ndarray]] = []  # (steps of history, raw logits) per running stream
+        answers: list[tuple[int, int, np.ndarray]] = []  # (stream, steps of history, raw logits)
         for i, runner in enumerate(self._runners):
             if self._ages[i] < 0:  # the second stream has not started yet
                 self._ages[i] += 1
@@ -98,22 +102,23 @@ class StreamingClassifier:
                 self._ages[i] = 0
             raw = runner.step(model_input)
             self._ages[i] += 1
-            answers.append((self._ages[i], raw))
+            answers.append((i, self._ages[i], raw))
         self.frames_seen += 1
-        return self._choose(answers)
-
-    def _choose(self, answers: list[tuple[int, np.ndarray]]) -> np.ndarray:
-        longest = max(answers, key=lambda a: a[0])  # the first stream on a tie
-        logits = _dequantize(longest[1], self.logits_spec).reshape(-1)
-        if self.answer == ANSWER_LONGEST or len(answers) == 1:
+        longest = max(answers, key=lambda a: a[1])  # the first stream on a tie
+        logits = _dequantize(longest[2], self.logits_spec).reshape(-1)
+        if self.answer == ANSWER_LONGEST or len(self._runners) == 1:
             return logits
-        best, best_confidence = logits, _confidence(logits) if longest[0] >= self.min_history else -1.0
-        for age, raw in answers:
-            if age >= self.min_history and raw is not longest[1]:
-                other = _dequantize(raw, self.logits_spec).reshape(-1)
-                if (confidence := _confidence(other)) > best_confidence:
-                    best, best_confidence = other, confidence
-        return best
+        return self._blend(answers, logits)
+
+    def _blend(self, answers: list[tuple[int, int, np.ndarray]], longest: np.ndarray) -> np.ndarray:
+        for i, age, raw in answers:
+            if age >= self.min_history:
+                self._latest[i] = softmax(_dequantize(raw, self.logits_spec).reshape(-1))
+        counted = [p for p in self._latest if p is not None]
+        if not counted:  # the first steps after a reset: nothing has history yet
+            return longest
+        # Logits whose softmax is the mean of the probabilities (log of 0 kept finite).
+        return np.log(np.maximum(np.mean(counted, axis=0), 1e-30)).astype(np.float32)
 
     def reset(self) -> None:
         """Forget the stream so far (new clip, scene cut, camera reopened)."""
@@ -121,6 +126,7 @@ class StreamingClassifier:
             runner.reset()
         # The second stream starts half a window later, so the two restart alternately.
         self._ages = [0, -(self.context_steps // 2)][: len(self._runners)]
+        self._latest = [None] * len(self._runners)
         self.frames_seen = 0
 
     def states(self) -> dict[str, np.ndarray]:
@@ -145,11 +151,6 @@ class StreamingClassifier:
         np.clip(scratch, info.min, info.max, out=scratch)
         self._quantized_image[...] = scratch
         return self._quantized_image
-
-
-def _confidence(logits: np.ndarray) -> float:
-    """The top-1 softmax probability, without computing the softmax: 1 / sum(exp(l - max))."""
-    return float(1.0 / np.exp(logits - logits.max()).sum())
 
 
 def _dequantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
