@@ -12,7 +12,7 @@ from pathlib import Path
 from app import assets
 from app.argtypes import non_negative_float, positive_float, positive_int, probability, thread_count, up_to
 from app.bench.cli import add_bench_command
-from app.classify import StepResult, classify_video
+from app.classify import classify_video
 from app.config import ConfigFile, load_config_file, parse_config
 from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
@@ -28,14 +28,19 @@ from app.inference.engine import (
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import RUNTIMES
 from app.inference.sampling import DEFAULT_FPS, context_steps
-from app.logs.options import add_log_arguments, attach_logs
+from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
-from app.pipeline import Pipeline, PipelineOptions, Result
+from app.mqtt import add_mqtt_arguments, attach_mqtt
+from app.overlay import overlay_for
+from app.overwrite import model_inputs, refuse_overwriting
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import StepResult, console_line, ranked_lines, top_text
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
 from app.sources import open_source
-from app.sources.files import frame_count
+from app.sources.files import DEFAULT_MAX_PIXELS, frame_count
+from app.sysinfo import SystemInfo
 from app.web.view import add_web_arguments, attach_web
 
 
@@ -75,6 +80,7 @@ def build_parser() -> AppParser:
     classify.add_argument("videos", nargs="+", metavar="VIDEO")
     add_model_options(classify)
     add_result_options(classify)
+    add_decode_options(classify)
     classify.add_argument("--json", action="store_true", help="print one JSON object per model step")
     classify.set_defaults(handler=run_classify)
 
@@ -95,9 +101,11 @@ def build_parser() -> AppParser:
     run.add_argument("--config", type=Path, help="TOML file setting any of these options; flags here override it")
     add_model_options(run)
     add_result_options(run, live=True)
+    add_decode_options(run)
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
+    add_mqtt_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
 
@@ -110,6 +118,7 @@ def build_parser() -> AppParser:
     snapshot.add_argument("--realtime", action="store_true", help="play a file at its own rate, like a camera")
     add_model_options(snapshot)
     add_result_options(snapshot, live=True)
+    add_decode_options(snapshot)
     add_overlay_options(snapshot.add_argument_group("overlay"))
     snapshot.set_defaults(handler=run_snapshot)
 
@@ -126,7 +135,10 @@ def build_parser() -> AppParser:
     add_result_options(demo)
     demo.set_defaults(handler=run_demo)
 
-    add_eval_command(commands, add_model_options, add_result_options, open_classifier)
+    evaluate = add_eval_command(commands, open_classifier)
+    add_model_options(evaluate)
+    add_result_options(evaluate, live=True)  # for the session; clips are scored as classify does
+    add_decode_options(evaluate)
     add_plot_command(commands)
     add_summary_command(commands)
 
@@ -160,6 +172,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 # Bounds that keep steps counts finite: a camera gives at most a few dozen frames a
 # second, and a day of context is as good as none (0).
 MODEL_FPS = up_to(120.0, positive_float)
+MEGAPIXELS = up_to(1000.0, positive_float)
 CONTEXT_SECONDS = up_to(86400.0, non_negative_float, " (a day; 0 = no limit)")
 
 
@@ -202,6 +215,20 @@ def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> N
     )
 
 
+def add_decode_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-megapixels",
+        type=MEGAPIXELS,
+        default=DEFAULT_MAX_PIXELS / 1e6,
+        metavar="MP",
+        help=f"refuse video files and GIFs with larger frames (default {DEFAULT_MAX_PIXELS / 1e6:.1f}, 4096x4096)",
+    )
+
+
+def max_pixels(args: argparse.Namespace) -> int:
+    return int(args.max_megapixels * 1e6)
+
+
 def split_labels(values: list[str]) -> list[str]:
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
@@ -219,7 +246,7 @@ def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK
 def run_classify(args: argparse.Namespace) -> int:
     classifier, top_k = open_classifier(args)
     for video in args.videos:
-        results = classify_video(classifier, video, top_k, args.fps)
+        results = classify_video(classifier, video, top_k, args.fps, max_pixels(args))
         if args.json:
             for result in _with_progress(results, video):
                 print(json.dumps({"file": video, **result.as_json()}), flush=True)
@@ -233,40 +260,49 @@ def run_classify(args: argparse.Namespace) -> int:
 def run_live(args: argparse.Namespace) -> int:
     check_run_options(args)
     classifier, top_k = open_classifier(args)
-    source = open_source(args.source, realtime=args.realtime, loop=args.loop, model_size=classifier.input_size)
+    source = open_source(
+        args.source,
+        realtime=args.realtime,
+        loop=args.loop,
+        model_size=classifier.input_size,
+        fps=args.fps,
+        max_pixels=max_pixels(args),
+    )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
-    attach_logs(pipeline, args)  # before the printers: a step printed is already logged
+    # The order listeners run in is the pipeline's Stage, not the order of these lines.
+    attach_logs(pipeline, args)
     if args.json:
         pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
     elif not args.quiet:
-        pipeline.on_result(print_result_line)
-    attach_web(pipeline, args)
-    attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
-    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
+        pipeline.on_result(lambda r: print(console_line(r), flush=True))
+    # One overlay for the run: the previews, the recording and the web view show the same
+    # labels, smoothed once per result (and not at all when none of them is on).
+    overlay = overlay_for(args, classifier.model_path.stem)
+    attach_web(pipeline, args, overlay=overlay)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
+    attach_systemd(pipeline)
+    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)
     return 0
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
+    refuse_overwriting({"output": args.output}, model_inputs(args))
     classifier, top_k = open_classifier(args)
-    source = open_source(args.source, realtime=args.realtime, model_size=classifier.input_size)
+    source = open_source(
+        args.source,
+        realtime=args.realtime,
+        model_size=classifier.input_size,
+        fps=args.fps,
+        max_pixels=max_pixels(args),
+    )
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
     snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)
     pipeline.run()
     print(f"wrote {snapshot.path} ({snapshot.size[0]}x{snapshot.size[1]}), showing:")
-    for scored in snapshot.shown:
-        print(f"  {scored.score:6.3f}  {scored.label}")
+    print("\n".join(ranked_lines(snapshot.shown)))
     return 0
-
-
-def print_result_line(result: Result) -> None:
-    labels = " | ".join(f"{s.label} {s.score:.2f}" for s in result.top[:3])
-    print(
-        f"{result.t:7.1f}s  {labels}   [{result.model_fps:.1f} fps, model {result.model_ms:.1f} ms, "
-        f"latency {result.latency_ms:.0f} ms, dropped {result.dropped}]",
-        flush=True,
-    )
 
 
 def run_config_check(args: argparse.Namespace) -> int:
@@ -299,8 +335,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"Clip {clip.name}: a person {manifest.demo_clip.details.get('expected', '?')}\n")
     last = None
     for last in classify_video(classifier, clip, top_k, args.fps):
-        summary = "  ".join(f"{s.label} {s.score:.2f}" for s in last.top[:3])
-        print(f"t={last.t:4.1f}s  {summary}")
+        print(f"t={last.t:4.1f}s  {top_text(last.top, '  ')}")
     if last is not None:
         print("\nFinal top-5:")
         _print_top(last)
@@ -373,5 +408,4 @@ def _last(results: Iterator[StepResult]) -> StepResult:
 
 
 def _print_top(result: StepResult) -> None:
-    for scored in result.top:
-        print(f"  {scored.score:6.3f}  {scored.label}")
+    print("\n".join(ranked_lines(result.top)))

@@ -16,6 +16,8 @@ from app.display.preview import check_fullscreen, check_preview_fits
 from app.errors import AppError, OptionError
 from app.inference.sampling import context_steps
 from app.logs.options import log_settings
+from app.mqtt.settings import mqtt_settings
+from app.overwrite import model_inputs, refuse_overwriting
 from app.sources import file_path, is_pi_camera
 from app.web.view import load_token, parse_listen
 
@@ -55,6 +57,10 @@ def _logging(args: argparse.Namespace) -> None:
     log_settings(args)
 
 
+def _outputs(args: argparse.Namespace) -> None:
+    refuse_overwriting({"record": args.record, "log": args.log, "csv": args.csv}, model_inputs(args))
+
+
 def _web(args: argparse.Namespace) -> None:
     if args.web is not None:
         parse_listen(args.web)
@@ -62,7 +68,11 @@ def _web(args: argparse.Namespace) -> None:
             load_token(args.web_token_file, {})
 
 
-CHECKS: tuple[Check, ...] = (_source, _model_files, _context, _preview, _logging, _web)
+def _mqtt(args: argparse.Namespace) -> None:
+    mqtt_settings(args, {})  # URL, CA file, password file; the broker itself is only met by `run`
+
+
+CHECKS: tuple[Check, ...] = (_source, _model_files, _context, _preview, _logging, _outputs, _web, _mqtt)
 
 
 def run_option_problems(args: argparse.Namespace) -> list[AppError]:

@@ -10,7 +10,7 @@ import pytest
 
 from app.inference.labels import Scored
 from app.overlay import BAR, LiveOverlay
-from app.pipeline import Result
+from app.results import Result
 from app.sources.base import Frame
 from app.web.stream import JpegStream, encode_jpeg
 

@@ -23,6 +23,7 @@ from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.preprocess import Preprocessor
 from app.inference.sampling import RateSampler
+from app.results import scored_text
 from app.sources.files import read_video
 
 
@@ -145,7 +146,7 @@ def bench_model(
     if clip is not None and top_k is not None:
         last = next(iter(deque(classify_video(classifier, clip, top_k, fps=5.0), maxlen=1)), None)
         if last is not None and last.top:
-            top1 = f"{last.top[0].label} {last.top[0].score:.2f}"
+            top1 = scored_text(last.top[0])
     median, invoke = float(np.median(step_ms)), float(np.median(invoke_ms))
     return BenchRow(
         model=model.name,

@@ -17,7 +17,8 @@ from app.bench.model import clip_frames, current_rss_mb
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.sampling import RateSampler
-from app.pipeline import Pipeline, PipelineOptions, Result
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import Result
 from app.sources.files import FileSource, read_video
 
 

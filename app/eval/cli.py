@@ -19,13 +19,11 @@ DEFAULT_HOLD_S = 10.0
 OpenClassifier = Callable[[argparse.Namespace], tuple[StreamingClassifier, TopK]]
 
 
-def add_eval_command(
-    commands: argparse._SubParsersAction,
-    add_model_options: Callable[[argparse.ArgumentParser], None],
-    add_result_options: Callable[..., None],
-    open_classifier: OpenClassifier,
-) -> None:
-    """`open_classifier` is the CLI's own model set-up, so eval sees exactly what run sees."""
+def add_eval_command(commands: argparse._SubParsersAction, open_classifier: OpenClassifier) -> argparse.ArgumentParser:
+    """The command and its own options; the caller adds the model, result and decode options.
+
+    `open_classifier` is the CLI's own model set-up, so eval sees exactly what run sees.
+    """
     evaluate = commands.add_parser(
         "eval",
         help="score a model on labelled clips: top-1/top-5 per clip, and live switching with --session",
@@ -46,9 +44,8 @@ def add_eval_command(
         help=f"with --session: seconds each clip is shown, looped if shorter (default {DEFAULT_HOLD_S:g})",
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    add_model_options(evaluate)
-    add_result_options(evaluate, live=True)
     evaluate.set_defaults(handler=functools.partial(run_eval, open_classifier=open_classifier))
+    return evaluate
 
 
 def run_eval(args: argparse.Namespace, open_classifier: OpenClassifier) -> int:
@@ -58,8 +55,14 @@ def run_eval(args: argparse.Namespace, open_classifier: OpenClassifier) -> int:
     classifier, top_k = open_classifier(clip_args)
     clips = read_list(args.list, top_k.labels)
     progress = Progress(sys.stderr)
+    max_pixels = int(args.max_megapixels * 1e6)
     clip_scores = score_clips(
-        classifier, clips, top_k, args.fps, lambda done: progress.show(done / len(clips), f"clips {done}/{len(clips)}")
+        classifier,
+        clips,
+        top_k,
+        args.fps,
+        max_pixels,
+        lambda done: progress.show(done / len(clips), f"clips {done}/{len(clips)}"),
     )
     setting: dict[str, Any] = {"model": classifier.model_path.name, "runtime": classifier.runtime, "fps": args.fps}
     session = None
@@ -72,6 +75,7 @@ def run_eval(args: argparse.Namespace, open_classifier: OpenClassifier) -> int:
             top_k,
             args.fps,
             args.hold,
+            max_pixels,
             lambda t: progress.show(min(1.0, t / total), f"session {t:.0f}/{total:g} s"),
         )
         setting.update(context=args.context, answer=args.answer)

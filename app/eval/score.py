@@ -22,6 +22,7 @@ from app.errors import AppError
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import Scored, TopK
 from app.pipeline import Pipeline, PipelineOptions, Result
+from app.sources.files import DEFAULT_MAX_PIXELS
 from app.sources.session import Segment, SessionSource, plan_segments
 
 SWITCH_RUN = 5  # consecutive correct steps (1 s at 5 fps) that count as "switched"
@@ -85,6 +86,7 @@ def score_clips(
     clips: Sequence[LabelledClip],
     top_k: TopK,
     fps: float,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[int], None] = lambda done: None,
 ) -> list[ClipScore]:
     """Each clip from a fresh stream, the way `classify` does it."""
@@ -92,7 +94,7 @@ def score_clips(
     for i, clip in enumerate(clips):
         last: StepResult | None = None
         steps = 0
-        for result in classify_video(classifier, clip.path, top_k, fps):
+        for result in classify_video(classifier, clip.path, top_k, fps, max_pixels):
             last, steps = result, steps + 1
         if last is None:
             raise AppError(f"{clip.path} produced no model steps")
@@ -165,11 +167,12 @@ def play_session(
     segments: Sequence[Segment],
     top_k: TopK,
     fps: float,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[float], None] = lambda t: None,
 ) -> list[Result]:
     """Play the segments back to back through the live pipeline, exactly as `run` would."""
     classifier.reset()
-    pipeline = Pipeline(SessionSource(segments), classifier, top_k, PipelineOptions(fps=fps))
+    pipeline = Pipeline(SessionSource(segments, max_pixels), classifier, top_k, PipelineOptions(fps=fps))
     steps: list[Result] = []
     pipeline.on_result(steps.append)
     pipeline.on_result(lambda r: progress(r.t))
@@ -183,8 +186,9 @@ def run_session(
     top_k: TopK,
     fps: float,
     hold: float,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[float], None] = lambda t: None,
 ) -> SessionScore:
     """Each clip held `hold` seconds, back to back, played live and scored step by step."""
     segments = plan_segments([c.path for c in clips], hold)
-    return score_steps(clips, segments, play_session(classifier, segments, top_k, fps, progress))
+    return score_steps(clips, segments, play_session(classifier, segments, top_k, fps, max_pixels, progress))

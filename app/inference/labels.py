@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.errors import AppError
+from app.errors import AppError, permission_denied
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ def load_labels(path: str | os.PathLike, num_classes: int | None = None) -> list
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise AppError(f"label file not found: {path}") from None
+    except PermissionError:
+        raise permission_denied(path) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise AppError(f"cannot read label file {path}: {exc}") from None
     labels = [line.strip() for line in text.splitlines()]

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import AppError
+from app.errors import AppError, check_readable
 
 RUNTIMES = ("auto", "litert", "tflite")
 
@@ -103,6 +103,7 @@ def load_model(path: str | os.PathLike, runtime: str = "auto", threads: int | No
         threads = default_threads()
     if threads < 1:
         raise AppError(f"threads must be at least 1, got {threads}")
+    check_readable(path)
     if not path.is_file():
         raise AppError(f"model not found: {path} (run ./setup.sh or `python -m app models fetch`)")
     chosen = _resolve_runtime(runtime)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from app.logs.jsonlog import RotatingFile
 
 if TYPE_CHECKING:
-    from app.pipeline import Result
+    from app.results import Result
 
 FIXED_COLUMNS = ["time", "wall", "t", "source", "frame", "model_ms", "latency_ms"]
 

@@ -31,7 +31,7 @@ from app.errors import AppError
 from app.events import Event, EventDetector
 
 if TYPE_CHECKING:
-    from app.pipeline import Result
+    from app.results import Result
 
 log = logging.getLogger("app.eventlog")
 

@@ -19,15 +19,15 @@ def add_summary_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    timeline = read_timeline(args.log, given_detector(args))
+    timeline = read_timeline(args.log, given_detector(args))  # the steps are read, not kept
     rows = [["action", "start", "end", "duration", "peak", "started at", "source"]]
     for span in timeline.spans:
         rows.append(
             [
                 span.label,
                 clock(span.start),
-                clock(span.end) if span.end is not None else "...",
-                clock(span.duration) if span.duration is not None else "open",
+                clock(span.end) + ("+" if span.open else ""),
+                clock(span.duration) + ("+" if span.open else ""),
                 f"{span.peak:.2f}",
                 datetime.fromtimestamp(span.start_wall).strftime("%Y-%m-%d %H:%M:%S") if span.start_wall else "-",
                 span.source,
@@ -40,8 +40,13 @@ def run_summary(args: argparse.Namespace) -> int:
             cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         ]
         print("  ".join(cells).rstrip())
-    total = sum(span.duration or 0.0 for span in timeline.spans)
+    total = sum(span.duration for span in timeline.spans)
     notes = [f"{len(timeline.spans)} event(s), {clock(total)} in all"]
+    still_open = sum(span.open for span in timeline.spans)
+    if still_open:
+        notes.append(
+            f"{still_open} still going when the log ends (+: until its last record; the app was killed or still runs)"
+        )
     if timeline.lost:
         notes.append(f"{timeline.lost} record(s) lost while the disk was full")
     if timeline.skipped:

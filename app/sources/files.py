@@ -7,7 +7,9 @@ colour conversion work on a 30 fps file sampled to 5 fps.
 
 from __future__ import annotations
 
+import logging
 import os
+import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,27 +18,37 @@ import cv2
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from app.errors import AppError
+from app.errors import AppError, check_readable
 from app.sources.base import Frame, FrameSource, Keep
-
-# FFmpeg inside OpenCV prints its own complaints ("moov atom not found") to stderr for a
-# damaged file; our one-line error says it better. Read at the first VideoCapture.
-os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 GIF_SUFFIXES = {".gif"}
 
+#: Frames larger than this are refused before they are decoded: a 4096x4096 frame takes
+#: 50 MB as RGB (a GIF some more while Pillow composes it), which even a 1 GB Pi can
+#: afford, while a hostile GIF declaring 65535x65535 would take 13 GB. `--max-megapixels`.
+DEFAULT_MAX_PIXELS = 4096 * 4096
+#: A file that decodes fewer frames than this share of what its container declares is
+#: truncated or damaged, and its answer is about a part of it only: say so.
+DECODED_SHARE_EXPECTED = 0.9
 
-def read_video(path: str | os.PathLike, keep: Callable[[float], bool] = lambda t: True) -> Iterator[Frame]:
+log = logging.getLogger("app.sources")
+
+
+def read_video(
+    path: str | os.PathLike, keep: Callable[[float], bool] = lambda t: True, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Iterator[Frame]:
     """Yield the frames of a video file for which keep(timestamp) is true.
 
-    Raises AppError if the file is missing, cannot be opened or holds no frames.
+    Raises AppError if the file is missing, cannot be opened, holds no frames or frames
+    of more than `max_pixels` pixels; warns when it ends far short of what it declares.
     """
     path = Path(path)
+    check_readable(path)
     if not path.is_file():
         raise AppError(f"video not found: {path}")
     reader = _read_gif if path.suffix.lower() in GIF_SUFFIXES else _read_with_opencv
     decoded = 0
-    for frame_or_count in reader(path, keep):
+    for frame_or_count in reader(path, keep, max_pixels):
         if isinstance(frame_or_count, int):
             decoded = frame_or_count
             continue
@@ -71,23 +83,53 @@ def video_fps(path: str | os.PathLike) -> float:
         capture.release()
 
 
-def _read_with_opencv(path: Path, keep: Callable[[float], bool]) -> Iterator[Frame | int]:
+def _read_with_opencv(path: Path, keep: Callable[[float], bool], max_pixels: int) -> Iterator[Frame | int]:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise AppError(f"cannot open video {path}: not a format OpenCV can decode")
     try:
+        width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        _check_size(path, width, height, max_pixels)
         fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
-        index = 0
+        declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        index, t = 0, 0.0
         while capture.grab():
             t = _timestamp(capture, index, fps)
             if keep(t):
                 ok, image = capture.retrieve()
                 if ok and image is not None:
+                    _check_size(path, image.shape[1], image.shape[0], max_pixels)  # a stream may change size
                     yield Frame(index, t, _three_channels(image, "BGR"), "BGR")
             index += 1
             yield index  # frames decoded so far, sampled or not
+        _warn_if_short(path, index, t, declared, fps)
     finally:
         capture.release()
+
+
+def _check_size(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise AppError(
+            f"{path}: {width}x{height} frames ({width * height / 1e6:.1f} megapixels) are over the limit of "
+            f"{max_pixels / 1e6:.3g} (--max-megapixels)"
+        )
+
+
+def _warn_if_short(path: Path, decoded: int, last_t: float, declared: int, fps: float) -> None:
+    """A truncated or damaged file decodes only a part: its answer is then about that part."""
+    if declared <= 0 or decoded >= DECODED_SHARE_EXPECTED * declared:
+        return
+    seconds = ""
+    if 1 <= fps <= 240:  # a rate outside this (a timescale of 0) makes no length worth quoting
+        seconds = f", {last_t + 1 / fps:.1f} of {declared / fps:.1f} s"
+    log.warning(
+        "%s: decoded %d of the %d frames it declares%s: the file is truncated or damaged, "
+        "and the result covers only that part",
+        path,
+        decoded,
+        declared,
+        seconds,
+    )
 
 
 def _timestamp(capture: cv2.VideoCapture, index: int, fps: float) -> float:
@@ -106,15 +148,29 @@ def _three_channels(image: np.ndarray, order: str) -> np.ndarray:
     return image
 
 
-def _read_gif(path: Path, keep: Callable[[float], bool]) -> Iterator[Frame | int]:
+def _gif_screen_size(path: Path) -> tuple[int, int] | None:
+    """The logical screen size in a GIF's header, read before Pillow allocates anything."""
+    with path.open("rb") as handle:
+        header = handle.read(10)
+    if len(header) < 10 or not header.startswith((b"GIF87a", b"GIF89a")):
+        return None
+    return struct.unpack("<HH", header[6:10])
+
+
+def _read_gif(path: Path, keep: Callable[[float], bool], max_pixels: int) -> Iterator[Frame | int]:
+    if (size := _gif_screen_size(path)) is not None:
+        _check_size(path, *size, max_pixels)
     try:
         image = Image.open(path)
+    except Image.DecompressionBombError as exc:  # Pillow's own limit, for a frame bigger than its screen
+        raise AppError(f"{path}: refused as a decompression bomb: {exc}") from None
     except (OSError, UnidentifiedImageError):
         raise AppError(f"cannot open {path}: not a readable GIF") from None
     with image:
         t = 0.0
         try:
             for index, frame in enumerate(ImageSequence.Iterator(image)):
+                _check_size(path, *frame.size, max_pixels)
                 if keep(t):
                     yield Frame(index, t, np.asarray(frame.convert("RGB")), "RGB")
                 yield index + 1
@@ -122,6 +178,8 @@ def _read_gif(path: Path, keep: Callable[[float], bool]) -> Iterator[Frame | int
                 t += (frame.info.get("duration") or 100) / 1000.0
         except (OSError, EOFError) as exc:
             raise AppError(f"{path} is damaged: {exc}") from None
+        except Image.DecompressionBombError as exc:
+            raise AppError(f"{path}: refused as a decompression bomb: {exc}") from None
 
 
 class FileSource(FrameSource):
@@ -129,8 +187,15 @@ class FileSource(FrameSource):
 
     live = False
 
-    def __init__(self, path: str | os.PathLike, realtime: bool = False, loop: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        realtime: bool = False,
+        loop: bool = False,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> None:
         self.path = Path(path)
+        self.max_pixels = max_pixels
         self.name = self.path.name
         self.realtime = realtime
         self.loop = loop
@@ -146,6 +211,7 @@ class FileSource(FrameSource):
         return fps if 1 <= fps <= 240 else None  # outside that, the container's rate is not to be trusted
 
     def open(self) -> None:
+        check_readable(self.path)
         if not self.path.is_file():
             raise AppError(f"video not found: {self.path}")
         self._closed = False
@@ -156,7 +222,7 @@ class FileSource(FrameSource):
         started = time.monotonic()
         while not self._closed:
             last_t, count = 0.0, 0
-            for frame in read_video(self.path, lambda t, o=offset: keep(t + o)):
+            for frame in read_video(self.path, lambda t, o=offset: keep(t + o), self.max_pixels):
                 if self._closed:
                     return
                 t = frame.t + offset

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import AppError
-from app.sources import FrameSource, Keep
-from app.sources.files import Frame, read_video
+from app.sources.base import Frame, FrameSource, Keep
+from app.sources.files import DEFAULT_MAX_PIXELS, read_video
 
 
 @dataclass(frozen=True)
@@ -44,10 +44,11 @@ class SessionSource(FrameSource):
 
     live = False
 
-    def __init__(self, segments: Sequence[Segment]) -> None:
+    def __init__(self, segments: Sequence[Segment], max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         if not segments:
             raise AppError("a session needs at least one clip")
         self.segments = list(segments)
+        self.max_pixels = max_pixels
         self.name = "session"
         self._closed = False
 
@@ -64,7 +65,7 @@ class SessionSource(FrameSource):
     def frames(self, keep: Keep) -> Iterator[Frame]:
         index = 0
         for segment in self.segments:
-            for local_t, frame in _held(segment, lambda t, s=segment.start: keep(s + t)):
+            for local_t, frame in _held(segment, lambda t, s=segment.start: keep(s + t), self.max_pixels):
                 if self._closed:
                     return
                 yield Frame(index, segment.start + local_t, frame.image, frame.order, time.monotonic())
@@ -95,12 +96,12 @@ class _Pass:
         return self.last_t + (self.last_t / (self.count - 1) if self.count > 1 else 0.2)
 
 
-def _held(segment: Segment, keep: Keep) -> Iterator[tuple[float, Frame]]:
+def _held(segment: Segment, keep: Keep, max_pixels: int) -> Iterator[tuple[float, Frame]]:
     """The clip's frames with times in [0, hold), looping it as often as needed."""
     offset = 0.0
     while offset < segment.hold:
         clip_pass = _Pass(offset, segment.hold, keep)
-        for frame in read_video(segment.path, clip_pass.wanted):
+        for frame in read_video(segment.path, clip_pass.wanted, max_pixels):
             t = frame.t + offset
             if t >= segment.hold:
                 return

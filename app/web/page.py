@@ -87,7 +87,9 @@ function render(s) {
     const item = items[i];
     item.hidden = !scored;
     if (!scored) continue;
-    item.querySelector(".label").textContent = scored.label;
+    const label = item.querySelector(".label");
+    label.textContent = scored.label;
+    label.title = scored.label;  // the whole of a label cut short with an ellipsis
     item.querySelector(".score").textContent = Math.round(scored.score * 100) + "%";
     item.querySelector(".bar").style.width = (Math.min(1, Math.max(0, scored.score)) * 100).toFixed(1) + "%";
   }
@@ -129,16 +131,19 @@ main { display: flex; flex-wrap: wrap; gap: 1em; padding: 1em; }
 .video { flex: 3 1 480px; min-width: 0; }
 /* The whole picture in view, whatever its shape: a phone held either way, a laptop. */
 .video img { display: block; width: 100%; height: auto; max-height: calc(100vh - 5em); object-fit: contain; }
-.panel { flex: 1 1 280px; }
+/* min-width 0: a flex item is otherwise at least as wide as its longest unbreakable text,
+   and one long label from a user's label file would widen the whole page. */
+.panel { flex: 1 1 280px; min-width: 0; }
 ol { list-style: none; margin: 0 0 1.2em; padding: 0; }
 li { margin-bottom: 0.7em; }
 .row { display: flex; justify-content: space-between; gap: 0.5em; }
-.label { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.label { min-width: 0; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.score { flex: none; }
 .track { height: 0.5em; background: #333; border-radius: 0.25em; overflow: hidden; }
 .bar { height: 100%; width: 0; background: var(--amber); transition: width 0.2s; }
 dl { display: grid; grid-template-columns: auto 1fr; gap: 0.3em 1em; margin: 0; }
 dt { color: #aaa; }
-dd { margin: 0; }
+dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
 .links { color: #aaa; font-size: 0.9em; }
 a { color: var(--amber); }
 """

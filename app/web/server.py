@@ -1,31 +1,37 @@
-"""The web view's HTTP server: the standard library's ThreadingHTTPServer with a strict handler.
+"""The web view's HTTP server: a head-reading gate in front of a strict handler per request.
 
-One thread per connection, one request per connection (HTTP/1.0: no keep-alive to
-manage), GET and HEAD only, a fixed set of paths and nothing read from disk. Requests are
-bounded before they are parsed: the request line and headers together in size, the
-header count, and the time a client may take to send them; bodies are refused. Writes
-time out, so a viewer that stops reading is dropped, and connections and streams are
-capped, so a flood of clients cannot take more than a few threads.
+One request per connection (HTTP/1.0: no keep-alive to manage), GET and HEAD only, a fixed
+set of paths and nothing read from disk. Connections are accepted and their request heads
+read by one thread (app/web/gate.py), within a deadline, a byte budget and per-address
+and total caps, so idle and slow clients cost no thread. A complete head gets a handler
+thread: MAX_HANDLERS for anyone, and RESERVED_HANDLERS more kept for requests that carry
+the token or ask /healthz, so a token holder and a health check get in however busy the
+rest is. Bodies are refused; writes time out, so a viewer that stops reading is dropped;
+streams are capped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import io
 import json
 import logging
 import socket
-import socketserver
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
+from http.client import HTTPException, parse_headers
 from http.cookies import CookieError, SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO
+from http.server import BaseHTTPRequestHandler
+from socketserver import _SocketWriter  # type: ignore[attr-defined]  # http.server's own unbuffered writer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from app.web import page as web_page
+from app.web.gate import Arrival, Gate, GateLimits
 from app.web.status import LiveStatus
 from app.web.stream import JpegStream
 
@@ -35,13 +41,18 @@ MAX_REQUEST_LINE = 4096  # http.server allows 65536
 MAX_REQUEST_HEAD = 16 * 1024  # request line and headers together
 MAX_HEADERS = 40  # http.client allows 100; a browser sends about 15
 MAX_QUERY_FIELDS = 8
-REQUEST_DEADLINE_S = 10.0  # to send the whole request head: no slow-loris
+REQUEST_DEADLINE_S = 5.0  # to send the whole request head (a browser sends it in one packet): no slow-loris
 WRITE_TIMEOUT_S = 10.0  # a viewer that reads nothing for this long is dropped
-MAX_CONNECTIONS = 32
+MAX_PER_ADDRESS = 16  # connections from one address: a few pages of one viewer
+MAX_PENDING_HEADS = 256  # heads being read at once; the oldest makes room for a new one
+MAX_HANDLERS = 32  # requests being served at once, for anyone
+RESERVED_HANDLERS = 4  # more, only for requests with the token or for /healthz
 MAX_STREAMS = 8  # MJPEG and event streams together: 4 pages
 STREAM_POLL_S = 1.0  # how often a stream checks for shutdown while nothing new comes
 EVENTS_MIN_INTERVAL_S = 0.1  # at most 10 status messages a second, however fast the model runs
+LISTEN_BACKLOG = 128  # connections the kernel queues until the gate accepts them
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+HEALTH_PATH = "/healthz"
 
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
@@ -56,10 +67,37 @@ ASSETS = {
 }
 
 
-class WebServer(ThreadingHTTPServer):
-    """Serves the page, its streams and the API for one pipeline."""
+def listening_socket(family: socket.AddressFamily, address: tuple[Any, ...]) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after a stop
+        sock.bind(address)
+        sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-    daemon_threads = True  # a stuck viewer never keeps the app from exiting
+
+def offers_token(token: str, cookie_name: str, query: Mapping[str, list[str]], headers: Any) -> bool:
+    """Whether the request carries `token`: in the address, as a Bearer header or as the cookie."""
+    scheme, _, value = headers.get("Authorization", "").partition(" ")
+    try:
+        morsel = SimpleCookie(headers.get("Cookie", "")).get(cookie_name)
+    except CookieError:
+        morsel = None
+    candidates = [
+        query.get("token", [None])[0],
+        value.strip() if scheme.lower() == "bearer" else None,
+        morsel.value if morsel is not None else None,
+    ]
+    expected = token.encode()
+    # Constant-time: how much of a guess matches must not show in the response time.
+    return any(hmac.compare_digest(c.encode(), expected) for c in candidates if c)
+
+
+class WebServer:
+    """Serves the page, its streams and the API for one pipeline."""
 
     def __init__(
         self,
@@ -69,14 +107,17 @@ class WebServer(ThreadingHTTPServer):
         stream: JpegStream,
         token: str | None,
     ) -> None:
-        self.address_family = family
         self.status = status
         self.stream = stream
         self.token = token
         self.closing = threading.Event()
-        self._connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._handlers = threading.BoundedSemaphore(MAX_HANDLERS)
+        self._reserved = threading.BoundedSemaphore(RESERVED_HANDLERS)
         self._streams = threading.BoundedSemaphore(MAX_STREAMS)
-        super().__init__(address, WebHandler)
+        self.socket = listening_socket(family, address)
+        self.server_address = self.socket.getsockname()
+        limits = GateLimits(MAX_REQUEST_HEAD, REQUEST_DEADLINE_S, MAX_PER_ADDRESS, MAX_PENDING_HEADS)
+        self.gate = Gate(self.socket, limits, self.admit)
 
     @property
     def port(self) -> int:
@@ -86,28 +127,54 @@ class WebServer(ThreadingHTTPServer):
     def cookie_name(self) -> str:
         return f"movinet_token_{self.port}"  # cookies ignore ports: one name per app
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up this host's FQDN, which can hang for seconds on
-        # a Pi without DNS; nothing here needs it.
-        socketserver.TCPServer.server_bind(self)
+    def serve_forever(self) -> None:
+        self.gate.serve_forever()
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._connections.acquire(blocking=False):
-            self.shutdown_request(request)  # over the cap: hang up at once rather than queue
-            return
+    def admit(self, arrival: Arrival) -> bool:
+        """Gate callback: serve a complete head on a thread if a handler place is free."""
+        if self._handlers.acquire(blocking=False):
+            places = self._handlers
+        elif self._privileged(arrival.head) and self._reserved.acquire(blocking=False):
+            places = self._reserved
+        else:
+            return False
+        thread = threading.Thread(target=self._serve, args=(arrival, places), name="web-request", daemon=True)
         try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self._connections.release()
-            raise
+            thread.start()
+        except RuntimeError:  # no thread to be had: answer busy
+            places.release()
+            return False
+        return True
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def _privileged(self, head: bytes) -> bool:
+        """A request for /healthz, or one carrying the token: may use the reserved handlers."""
+        line, _, rest = head.partition(b"\n")
+        parts = line.split()
+        if len(parts) < 2:
+            return False
+        url = urlsplit(parts[1].decode("latin-1"))
+        if url.path == HEALTH_PATH or self.token is None:
+            return True
         try:
-            super().process_request_thread(request, client_address)
+            query = parse_qs(url.query, max_num_fields=MAX_QUERY_FIELDS)
+            headers = parse_headers(io.BytesIO(rest))
+        except (ValueError, HTTPException):
+            return False
+        return offers_token(self.token, self.cookie_name, query, headers)
+
+    def _serve(self, arrival: Arrival, places: threading.BoundedSemaphore) -> None:
+        try:
+            WebHandler(arrival, arrival.address, self)
+        except Exception:
+            self.handle_error(arrival.address)
         finally:
-            self._connections.release()
+            places.release()
+            with contextlib.suppress(OSError):
+                arrival.sock.shutdown(socket.SHUT_WR)  # the answer is complete: say so before closing
+            arrival.sock.close()
+            self.gate.done(arrival)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
             log.debug("web client %s went away", client_address[0])  # normal for viewers: no traceback
         else:
@@ -123,39 +190,16 @@ class WebServer(ThreadingHTTPServer):
     def close(self) -> None:
         """Stop serving and end every stream (from any thread but the serving one)."""
         self.closing.set()
-        self.shutdown()
-        self.server_close()
+        self.gate.close()
+        self.socket.close()
 
 
-class RequestReader:
-    """The connection's input for the request head: bounded in bytes and in time.
+class RequestHead(io.BytesIO):
+    """The request head as the gate read it; `exhausted` if it was cut short at MAX_REQUEST_HEAD."""
 
-    A request line or header section over the budget is cut short and flagged (the
-    handler answers 414 or 431); past the deadline a read raises TimeoutError, which
-    http.server answers by closing the connection.
-    """
-
-    def __init__(self, raw: BinaryIO, connection: socket.socket, budget: int, deadline: float) -> None:
-        self.raw = raw
-        self.connection = connection
-        self.budget = budget
-        self.deadline = deadline
-        self.exhausted = False
-
-    def readline(self, limit: int = -1) -> bytes:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("the request head took too long")
-        self.connection.settimeout(remaining)
-        allowed = self.budget + 1 if limit < 0 else min(limit, self.budget + 1)
-        line = self.raw.readline(allowed) if self.budget >= 0 else b""
-        self.budget -= len(line)
-        if self.budget < 0:
-            self.exhausted = True
-        return line
-
-    def close(self) -> None:
-        self.raw.close()
+    def __init__(self, head: bytes, exhausted: bool) -> None:
+        super().__init__(head)
+        self.exhausted = exhausted
 
 
 class WebHandler(BaseHTTPRequestHandler):
@@ -163,13 +207,13 @@ class WebHandler(BaseHTTPRequestHandler):
     server_version = "movinet-web"
     protocol_version = "HTTP/1.0"
     default_request_version = "HTTP/1.0"  # else an unparsable request gets an HTTP/0.9 answer: no status line
-    timeout = WRITE_TIMEOUT_S
 
     def setup(self) -> None:
-        super().setup()
-        self.rfile = RequestReader(  # type: ignore[assignment]
-            self.rfile, self.connection, MAX_REQUEST_HEAD, time.monotonic() + REQUEST_DEADLINE_S
-        )
+        arrival: Arrival = self.request
+        self.connection = arrival.sock
+        self.connection.settimeout(WRITE_TIMEOUT_S)  # the head is in: from now on only writes can block
+        self.rfile = RequestHead(arrival.head, arrival.exhausted)  # type: ignore[assignment]
+        self.wfile = _SocketWriter(self.connection)
         self.head_only = False
 
     def parse_request(self) -> bool:
@@ -179,7 +223,6 @@ class WebHandler(BaseHTTPRequestHandler):
             return False
         if not super().parse_request():
             return False
-        self.connection.settimeout(WRITE_TIMEOUT_S)  # from now on only writes can block
         if self.rfile.exhausted or len(self.headers) > MAX_HEADERS:
             self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
             return False
@@ -210,8 +253,7 @@ class WebHandler(BaseHTTPRequestHandler):
         if not self._host_allowed():
             self.send_error(HTTPStatus.FORBIDDEN, "this address is served to loopback names only")
             return
-        offered = query.get("token", [None])[0]
-        if not self._authorized(offered):
+        if not self._authorized(query):
             self._reply(
                 HTTPStatus.UNAUTHORIZED,
                 b"a token is needed: open this address with ?token=YOUR_TOKEN once\n",
@@ -219,6 +261,7 @@ class WebHandler(BaseHTTPRequestHandler):
                 {"WWW-Authenticate": 'Bearer realm="movinet"'},
             )
             return
+        offered = query.get("token", [None])[0]
         if url.path == "/" and offered is not None:
             # Swap the token in the address for a cookie, and drop it from the history.
             cookie = f"{self.server.cookie_name}={offered}; Path=/; HttpOnly; SameSite=Strict"
@@ -251,22 +294,9 @@ class WebHandler(BaseHTTPRequestHandler):
         name = host[1 : host.find("]")] if host.startswith("[") else host.rpartition(":")[0] or host
         return not name or name.lower() in LOOPBACK_NAMES
 
-    def _authorized(self, offered: str | None) -> bool:
+    def _authorized(self, query: Mapping[str, list[str]]) -> bool:
         token = self.server.token
-        if token is None:
-            return True
-        scheme, _, value = self.headers.get("Authorization", "").partition(" ")
-        candidates = [offered, value.strip() if scheme.lower() == "bearer" else None, self._cookie_token()]
-        expected = token.encode()
-        # Constant-time: how much of a guess matches must not show in the response time.
-        return any(hmac.compare_digest(c.encode(), expected) for c in candidates if c)
-
-    def _cookie_token(self) -> str | None:
-        try:
-            morsel = SimpleCookie(self.headers.get("Cookie", "")).get(self.server.cookie_name)
-        except CookieError:
-            return None
-        return morsel.value if morsel is not None else None
+        return token is None or offers_token(token, self.server.cookie_name, query, self.headers)
 
     # -- responses ----------------------------------------------------------------------
     def _reply(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
@@ -356,7 +386,7 @@ ROUTES: dict[str, Callable[[WebHandler], None]] = {
     "/app.js": WebHandler.asset,
     "/app.css": WebHandler.asset,
     "/api/status": WebHandler.api_status,
-    "/healthz": WebHandler.healthz,
+    HEALTH_PATH: WebHandler.healthz,
     "/snapshot.jpg": WebHandler.snapshot,
     "/stream.mjpg": WebHandler.mjpeg,
     "/events": WebHandler.events,

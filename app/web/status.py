@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.overlay import LiveOverlay
-from app.pipeline import Result
+from app.results import Result
 from app.sysinfo import SystemInfo
 
 

@@ -19,18 +19,15 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from app.argtypes import positive_float
-from app.display.preview import overlay_for
-from app.errors import AppError, OptionError
-from app.overlay import model_label
+from app.errors import AppError, OptionError, permission_denied
+from app.overlay import LiveOverlay, model_label, overlay_for
+from app.pipeline import Pipeline, Stage
 from app.web.server import WebServer
 from app.web.status import LiveStatus, RunInfo
 from app.web.stream import DEFAULT_FPS, JpegStream
-
-if TYPE_CHECKING:
-    from app.pipeline import Pipeline
 
 log = logging.getLogger("app.web")
 
@@ -108,6 +105,8 @@ def load_token(path: Path | None, env: Mapping[str, str]) -> str | None:
         try:
             token = path.read_text(encoding="utf-8").strip()
             shared = path.stat().st_mode & 0o077
+        except PermissionError:
+            raise permission_denied(path) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise AppError(f"--web-token-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
         if shared:
@@ -139,8 +138,16 @@ class WebView:
         self.stream.close()
 
 
-def attach_web(pipeline: Pipeline, args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> WebView | None:
-    """Check the web options, start the server and feed it from the pipeline (None without --web)."""
+def attach_web(
+    pipeline: Pipeline,
+    args: argparse.Namespace,
+    env: Mapping[str, str] = os.environ,
+    overlay: LiveOverlay | None = None,
+) -> WebView | None:
+    """Check the web options, start the server and feed it from the pipeline (None without --web).
+
+    `overlay` is the run's (shared with the previews); without one the view makes its own.
+    """
     if args.web is None:
         return None
     token = load_token(args.web_token_file, env)
@@ -152,7 +159,7 @@ def attach_web(pipeline: Pipeline, args: argparse.Namespace, env: Mapping[str, s
         )
     classifier = pipeline.classifier
     model = model_label(classifier.model_path.stem)
-    overlay = overlay_for(args, classifier.model_path.stem)
+    overlay = overlay or overlay_for(args, classifier.model_path.stem)
     stream = JpegStream(overlay, fps=args.web_fps)
     run = RunInfo(model, classifier.runtime, classifier.threads, pipeline.source.name, pipeline.options.fps)
     stale_after = max(pipeline.options.stall_timeout, STALE_STEPS / pipeline.options.fps)
@@ -163,7 +170,7 @@ def attach_web(pipeline: Pipeline, args: argparse.Namespace, env: Mapping[str, s
         stream.close()
         raise AppError(f"--web {args.web}: cannot listen: {exc.strerror or exc}") from None
     view = WebView(server, stream, url_of(server.server_address))
-    pipeline.on_result(overlay.update)  # first: the status then shows the labels of this result
+    pipeline.on_result(overlay.update, Stage.OVERLAY)  # the status shows the labels of each result
     pipeline.on_result(status.on_result)
     pipeline.on_frame(stream.on_frame, wanted=stream.wanted)
     pipeline.on_close(view.close)
