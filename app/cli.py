@@ -10,7 +10,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from app import assets
-from app.argtypes import non_negative_float, positive_float, positive_int, probability, thread_count, up_to
+from app.argtypes import (
+    non_negative_float,
+    positive_float,
+    positive_int,
+    probability,
+    split_commas,
+    thread_count,
+    up_to,
+)
 from app.bench.cli import add_bench_command
 from app.classify import classify_video
 from app.config import ConfigFile, load_config_file, parse_config
@@ -21,13 +29,11 @@ from app.inference.engine import (
     ANSWER_BLEND,
     ANSWER_LONGEST,
     ANSWERS,
-    CLIP_CONTEXT_S,
-    LIVE_CONTEXT_S,
     StreamingClassifier,
 )
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import RUNTIMES
-from app.inference.sampling import DEFAULT_FPS, context_steps
+from app.inference.sampling import CLIP_CONTEXT_S, DEFAULT_FPS, LIVE_CONTEXT_S, context_steps
 from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
@@ -229,17 +235,13 @@ def max_pixels(args: argparse.Namespace) -> int:
     return int(args.max_megapixels * 1e6)
 
 
-def split_labels(values: list[str]) -> list[str]:
-    return [name.strip() for value in values for name in value.split(",") if name.strip()]
-
-
 def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
     model_path = assets.resolve_model(args.model)
     steps = context_steps(args.context, args.fps)
     classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps, args.answer)
     labels_path = args.labels or assets.default_labels_path()
     labels = load_labels(labels_path, classifier.num_classes)
-    top_k = TopK(labels, args.top_k, split_labels(args.allow), split_labels(args.deny), args.threshold)
+    top_k = TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold)
     return classifier, top_k
 
 
@@ -280,7 +282,7 @@ def run_live(args: argparse.Namespace) -> int:
     # labels, smoothed once per result (and not at all when none of them is on).
     overlay = overlay_for(args, classifier.model_path.stem)
     attach_web(pipeline, args, overlay=overlay)
-    attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_commas(args.allow), SystemInfo().read)
     attach_systemd(pipeline)
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)

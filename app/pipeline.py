@@ -29,11 +29,11 @@ import numpy as np
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.preprocess import Preprocessor
-from app.inference.sampling import RateSampler
+from app.inference.sampling import DEFAULT_FPS, RateSampler
 from app.results import Result
 from app.sources.base import Frame, FrameSource, SourceError
 
-log = logging.getLogger("app.pipeline")
+log = logging.getLogger(__name__)
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0
@@ -100,7 +100,7 @@ class Mailbox:
 
 @dataclass
 class PipelineOptions:
-    fps: float = 5.0
+    fps: float = DEFAULT_FPS
     reset_after: float | None = None  # seconds of no frames that start a new stream
     stall_timeout: float = 5.0  # seconds without frames before a live source is reopened
 

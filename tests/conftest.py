@@ -1,9 +1,11 @@
 """Shared fixtures: the real model, label map and clips from the assets folder.
 
-Tests read the official files from MOVINET_ASSETS_DIR (CI points it at
-../shared/assets), the same variable an offline install uses. Without it they fall
-back to ../shared/assets beside the project, and fail loudly if that is missing:
-a suite that silently skips the real model would prove nothing.
+Tests read the official files (`models/` and `clips/` in one folder) from, in order:
+MOVINET_ASSETS_DIR (CI points it at ../shared/assets, the same variable an offline
+install uses); ../shared/assets beside the project; tests/assets, which
+`./setup.sh --dev` fills from the network on a fresh clone (tests/fetch_assets.py).
+They fail loudly if none has them: a suite that silently skips the real model would
+prove nothing.
 """
 
 from __future__ import annotations
@@ -23,11 +25,20 @@ from app.inference.runtime import available_runtimes
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+SHARED_ASSETS = PROJECT_ROOT.parent / "shared" / "assets"
+DOWNLOADED_ASSETS = PROJECT_ROOT / "tests" / "assets"  # by tests/fetch_assets.py (setup.sh --dev)
+
+
 def assets_dir() -> Path:
-    folder = Path(os.environ.get("MOVINET_ASSETS_DIR") or PROJECT_ROOT.parent / "shared" / "assets")
-    if not (folder / "models" / "movinet_a0_stream_int8.tflite").is_file():
-        pytest.fail(f"test assets not found in {folder}: set MOVINET_ASSETS_DIR to the shared assets folder")
-    return folder
+    given = os.environ.get("MOVINET_ASSETS_DIR")
+    candidates = [Path(given)] if given else [SHARED_ASSETS, DOWNLOADED_ASSETS]
+    for folder in candidates:
+        if (folder / "models" / "movinet_a0_stream_int8.tflite").is_file() and (folder / "clips").is_dir():
+            return folder
+    pytest.fail(
+        f"test assets not found in {' nor '.join(map(str, candidates))}: run ./setup.sh --dev "
+        "(downloads them into tests/assets), or set MOVINET_ASSETS_DIR to a folder holding models/ and clips/"
+    )
 
 
 @pytest.fixture(scope="session")

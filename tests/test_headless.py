@@ -21,10 +21,10 @@ from conftest import PROJECT_ROOT, run_app
 from PIL import Image
 from test_cli_errors import assert_clean_error
 
-from app.logs import jsonlog as eventlog
-from app.logs.jsonlog import RotatingFile
+from app.logs import rotating
 from app.logs.plot import PALETTE
 from app.logs.read import Step, read_timeline
+from app.logs.rotating import RotatingFile
 
 
 @pytest.fixture
@@ -251,7 +251,7 @@ def test_rotation_keeps_the_newest_files(tmp_path: Path, clips: Path, model_args
 
 def test_a_moved_log_is_started_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Moving the log away while it is written (by hand, or logrotate) starts a new file at the path."""
-    monkeypatch.setattr(eventlog, "SYNC_INTERVAL_S", 0.0)
+    monkeypatch.setattr(rotating, "SYNC_INTERVAL_S", 0.0)
     path = tmp_path / "app.log"
     writer = RotatingFile(path)
     writer.write("one\n")

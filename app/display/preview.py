@@ -32,7 +32,7 @@ from app.sources.base import FrameSource
 if TYPE_CHECKING:
     from app.sources.picamera import PiCameraSource
 
-log = logging.getLogger("app.preview")
+log = logging.getLogger(__name__)
 
 PREVIEWS = ("auto", "qt", "drm", "window", "none")
 SNAPSHOT_LIVE_SECONDS = 5.0

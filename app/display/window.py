@@ -23,7 +23,7 @@ from app.sources.base import Frame
 if TYPE_CHECKING:
     from app.pipeline import Pipeline
 
-log = logging.getLogger("app.preview")
+log = logging.getLogger(__name__)
 
 WINDOW_BOX = (960, 720)  # a new window fits the picture into this, scaled up or down
 REFRESH_MS = 10  # how often the Tk loop looks for a new frame

@@ -12,8 +12,9 @@ from typing import Any, TextIO
 
 from app.argtypes import positive_float
 from app.eval.score import SWITCH_RUN, ClipScore, SessionScore, read_list, run_session, score_clips
-from app.inference.engine import ANSWER_LONGEST, CLIP_CONTEXT_S, StreamingClassifier
+from app.inference.engine import ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK
+from app.inference.sampling import CLIP_CONTEXT_S
 
 DEFAULT_HOLD_S = 10.0
 OpenClassifier = Callable[[argparse.Namespace], tuple[StreamingClassifier, TopK]]

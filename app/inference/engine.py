@@ -21,11 +21,6 @@ ANSWER_LONGEST = "longest"
 ANSWER_BLEND = "blend"
 ANSWERS = (ANSWER_BLEND, ANSWER_LONGEST)
 DEFAULT_MIN_HISTORY = 3  # steps (0.6 s at 5 fps) before a restarted stream's own answer counts
-# Seconds of video a stream holds before it restarts. A file is classified as a whole clip
-# (ten seconds, like the Kinetics clips the models learnt from); a live source follows
-# changes with shorter windows (measured with `python -m app eval --session`, see README).
-CLIP_CONTEXT_S = 10.0
-LIVE_CONTEXT_S = 4.0
 
 
 class StreamingClassifier:

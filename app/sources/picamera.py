@@ -37,7 +37,7 @@ import numpy as np
 from app.errors import AppError
 from app.sources.base import Frame, FrameSource, Keep, SourceError
 
-log = logging.getLogger("app.picamera")
+log = logging.getLogger(__name__)
 
 PREVIEW_SIZE = (1280, 720)
 CAMERA_FPS = 30.0

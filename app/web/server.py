@@ -35,7 +35,7 @@ from app.web.gate import Arrival, Gate, GateLimits
 from app.web.status import LiveStatus
 from app.web.stream import JpegStream
 
-log = logging.getLogger("app.web")
+log = logging.getLogger(__name__)
 
 MAX_REQUEST_LINE = 4096  # http.server allows 65536
 MAX_REQUEST_HEAD = 16 * 1024  # request line and headers together

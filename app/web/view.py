@@ -29,7 +29,7 @@ from app.web.server import WebServer
 from app.web.status import LiveStatus, RunInfo
 from app.web.stream import DEFAULT_FPS, JpegStream
 
-log = logging.getLogger("app.web")
+log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 TOKEN_ENV = "MOVINET_WEB_TOKEN"
