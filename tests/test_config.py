@@ -6,7 +6,7 @@ import argparse
 import time
 
 import pytest
-from conftest import run_app
+from helpers import run_app
 
 from app.cli import build_parser
 from app.config import NOT_CONFIGURABLE, config_actions, load_config, read_config

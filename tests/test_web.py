@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 import pytest
 from chromium import Chromium
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, assert_clean_error, run_app
 from PIL import Image
-from test_cli_errors import assert_clean_error
 
 from app.cli import build_parser
 from app.config import read_config
