@@ -22,6 +22,7 @@ from app.argtypes import (
 from app.bench.cli import add_bench_command
 from app.classify import classify_video
 from app.config import ConfigFile, load_config_file, parse_config
+from app.display.pictures import add_picture_arguments, attach_event_pictures, pictures_dir
 from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
 from app.inference.engine import StreamingClassifier
@@ -105,6 +106,7 @@ def build_parser() -> AppParser:
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
+    add_picture_arguments(run)
     add_mqtt_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
@@ -253,17 +255,20 @@ def run_live(args: argparse.Namespace) -> int:
     )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
+    pictures = pictures_dir(args)  # one folder the log, MQTT and the web view point into
     # The order listeners run in is the pipeline's Stage, not the order of these lines.
-    attach_logs(pipeline, args)
+    attach_logs(pipeline, args, pictures)
     if args.json:
         pipeline.on_result(to_console(lambda r: print(json.dumps(r.as_json()), flush=True)))
     elif not args.quiet:
         pipeline.on_result(to_console(lambda r: print(console_line(r), flush=True)))
-    # One overlay for the run: the previews, the recording and the web view show the same
-    # labels, smoothed once per result (and not at all when none of them is on).
+    # One overlay for the run: the previews, the recording, the web view and the event
+    # pictures show the same labels, smoothed once per result (and not at all when none is on).
     overlay = overlay_for(args, classifier.model_path.stem)
-    attach_web(pipeline, args, overlay=overlay)
-    attach_mqtt(pipeline, args, detector_from_args(args), split_commas(args.allow), SystemInfo().read)
+    if pictures is not None:
+        attach_event_pictures(pipeline, pictures, args, overlay, detector_from_args(args))
+    attach_web(pipeline, args, overlay=overlay, pictures=pictures)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_commas(args.allow), SystemInfo().read, pictures)
     attach_systemd(pipeline)
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)

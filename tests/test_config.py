@@ -145,6 +145,7 @@ HOSTILE_FILES = {
     "deep-nesting": (lambda: "x = " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 32 deep"),
     "100k-unknown-keys": (lambda: "".join(f"k{i} = 1\n" for i in range(100_000)), "too big for a config file"),
     "5k-unknown-keys": (lambda: "".join(f"k{i} = 1\n" for i in range(5_000)), "5000 unknown keys ('k0', 'k1'"),
+    "64-KB-of-unknown-keys": (lambda: "".join(f"k{i}=1\n" for i in range(8_000)), "8000 unknown keys ('k0', 'k1'"),
     "deep-inline-tables": (lambda: "x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n", "nested more than 32 deep"),
 }
 

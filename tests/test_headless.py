@@ -223,6 +223,7 @@ def test_rotation_keeps_the_newest_files(tmp_path: Path, clips: Path, model_args
     run_logged(clips / "arm_wrestling.mp4", model_args, "--log", str(log), "--csv", str(table), *limits)
 
     assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "pictures",  # the event pictures beside the log
         "run.csv",
         "run.csv.1",
         "run.csv.2",
