@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from app import assets
@@ -22,6 +22,7 @@ from app.argtypes import (
 from app.bench.cli import add_bench_command
 from app.classify import classify_video
 from app.config import ConfigFile, load_config_file, parse_config
+from app.display.pictures import add_picture_arguments, attach_event_pictures, pictures_dir
 from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
 from app.eval.cli import add_eval_command
@@ -41,7 +42,7 @@ from app.mqtt import add_mqtt_arguments, attach_mqtt
 from app.overlay import overlay_for
 from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions
-from app.results import StepResult, console_line, ranked_lines, top_text
+from app.results import Result, StepResult, console_line, ranked_lines, top_text
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
 from app.sources import open_source
@@ -111,6 +112,7 @@ def build_parser() -> AppParser:
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
+    add_picture_arguments(run)
     add_mqtt_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
@@ -272,17 +274,20 @@ def run_live(args: argparse.Namespace) -> int:
     )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
+    pictures = pictures_dir(args)  # one folder the log, MQTT and the web view point into
     # The order listeners run in is the pipeline's Stage, not the order of these lines.
-    attach_logs(pipeline, args)
+    attach_logs(pipeline, args, pictures)
     if args.json:
-        pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
+        pipeline.on_result(to_console(lambda r: print(json.dumps(r.as_json()), flush=True)))
     elif not args.quiet:
-        pipeline.on_result(lambda r: print(console_line(r), flush=True))
-    # One overlay for the run: the previews, the recording and the web view show the same
-    # labels, smoothed once per result (and not at all when none of them is on).
+        pipeline.on_result(to_console(lambda r: print(console_line(r), flush=True)))
+    # One overlay for the run: the previews, the recording, the web view and the event
+    # pictures show the same labels, smoothed once per result (and not at all when none is on).
     overlay = overlay_for(args, classifier.model_path.stem)
-    attach_web(pipeline, args, overlay=overlay)
-    attach_mqtt(pipeline, args, detector_from_args(args), split_commas(args.allow), SystemInfo().read)
+    if pictures is not None:
+        attach_event_pictures(pipeline, pictures, args, overlay, detector_from_args(args))
+    attach_web(pipeline, args, overlay=overlay, pictures=pictures)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_commas(args.allow), SystemInfo().read, pictures)
     attach_systemd(pipeline)
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)
@@ -305,6 +310,26 @@ def run_snapshot(args: argparse.Namespace) -> int:
     print(f"wrote {snapshot.path} ({snapshot.size[0]}x{snapshot.size[1]}), showing:")
     print("\n".join(ranked_lines(snapshot.shown)))
     return 0
+
+
+def to_console(printer: Callable[[Result], None]) -> Callable[[Result], None]:
+    """A result printer that goes quiet once its terminal is gone (EIO after an SSH session
+    closed) instead of ending the run with an error; the log and other outputs carry on.
+    A closed pipe (`run --json | head`) still ends the run, as the reader has left."""
+    gone = False
+
+    def listener(result: Result) -> None:
+        nonlocal gone
+        if gone:
+            return
+        try:
+            printer(result)
+        except BrokenPipeError:
+            raise
+        except OSError:
+            gone = True
+
+    return listener
 
 
 def run_config_check(args: argparse.Namespace) -> int:

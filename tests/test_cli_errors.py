@@ -17,20 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, assert_clean_error, run_app
 from synthetic_models import build_stream_model
-
-
-def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
-    """Exit 1, no traceback, exactly one stderr line starting `error:` holding every fragment."""
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 1, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got:\n{result.stderr}"
-    assert lines[0].startswith("error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 def classify(model: Path | str, labels: Path, *args: str) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import RUNTIMES_HERE
+from helpers import RUNTIMES_HERE
 
 from app.classify import classify_video
 from app.cli import build_parser, open_classifier

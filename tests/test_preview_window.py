@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROJECT_ROOT
+from helpers import PROJECT_ROOT
 
 from app.overlay import BAR, ROWS, Layout
 
@@ -31,6 +31,7 @@ SCREEN = (1280, 720)
 class XServer:
     display: str
     framebuffer: Path
+    process: subprocess.Popen  # to kill the server mid-run
 
     def screenshot(self) -> np.ndarray:
         """The screen as HxWx3 RGB, from the XWD image Xvfb keeps up to date."""
@@ -69,11 +70,12 @@ def xserver(tmp_path: Path) -> Iterator[XServer]:
         ready, _, _ = select.select([read_end], [], [], 10)
         assert ready, "Xvfb did not start"
         number = os.read(read_end, 16).decode().strip()
-        yield XServer(f":{number}", tmp_path / "Xvfb_screen0")
+        yield XServer(f":{number}", tmp_path / "Xvfb_screen0", server)
     finally:
         os.close(read_end)
-        server.terminate()
-        server.wait(timeout=10)
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 def bar_pixels(screen: np.ndarray) -> np.ndarray:
