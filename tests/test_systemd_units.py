@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, run_app
 
 from app.service_install import SERVICES, Layout, files_the_service_reads, service_user_problem, unreadable_for
 
