@@ -165,7 +165,7 @@ if [ "$FETCH" = 1 ]; then
 fi
 
 # The tests' model and clips: from the network into tests/assets (git-ignored), unless an
-# offline folder is given, which the tests then read directly (tests/conftest.py).
+# offline folder is given, which the tests then read directly (tests/helpers.py).
 if [ "$FETCH" = 1 ] && [ "$DEV" = 1 ] && [ -z "${MOVINET_ASSETS_DIR:-}" ]; then
     say "Fetching the test clips into tests/assets"
     .venv/bin/python tests/fetch_assets.py

@@ -11,34 +11,16 @@ prove nothing.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import FAKES, RUNTIMES_HERE, LiveApp, assets_dir
 
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
-from app.inference.runtime import available_runtimes
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-SHARED_ASSETS = PROJECT_ROOT.parent / "shared" / "assets"
-DOWNLOADED_ASSETS = PROJECT_ROOT / "tests" / "assets"  # by tests/fetch_assets.py (setup.sh --dev)
-
-
-def assets_dir() -> Path:
-    given = os.environ.get("MOVINET_ASSETS_DIR")
-    candidates = [Path(given)] if given else [SHARED_ASSETS, DOWNLOADED_ASSETS]
-    for folder in candidates:
-        if (folder / "models" / "movinet_a0_stream_int8.tflite").is_file() and (folder / "clips").is_dir():
-            return folder
-    pytest.fail(
-        f"test assets not found in {' nor '.join(map(str, candidates))}: run ./setup.sh --dev "
-        "(downloads them into tests/assets), or set MOVINET_ASSETS_DIR to a folder holding models/ and clips/"
-    )
 
 
 @pytest.fixture(scope="session")
@@ -72,29 +54,10 @@ def top_k(labels_path: Path) -> TopK:
     return TopK(load_labels(labels_path, 600), k=5)
 
 
-RUNTIMES_HERE = available_runtimes()
-
-
 @pytest.fixture(params=RUNTIMES_HERE)
 def runtime(request: pytest.FixtureRequest) -> str:
     """Every TFLite runtime installed in this environment."""
     return request.param
-
-
-def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `python -m app ...` as a user would, from the project root."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-FAKES = Path(__file__).parent / "fakes"
 
 
 @pytest.fixture
@@ -108,3 +71,19 @@ def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Any:
     import picamera2
 
     return picamera2
+
+
+@pytest.fixture
+def model_args(a0_model: Path, labels_path: Path) -> list[str]:
+    return ["--model", str(a0_model), "--labels", str(labels_path)]
+
+
+@pytest.fixture
+def live_apps() -> Iterator[list[LiveApp]]:
+    apps: list[LiveApp] = []
+    yield apps
+    for app in apps:  # a failed test must not leave an app playing forever
+        app.watchdog.cancel()
+        if app.process.poll() is None:
+            app.process.kill()
+            app.process.wait()

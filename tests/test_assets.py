@@ -26,9 +26,9 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import conftest
+import helpers
 import pytest
-from conftest import PROJECT_ROOT, assets_dir, run_app
+from helpers import PROJECT_ROOT, assets_dir, run_app
 
 from app import assets
 from app.assets import Asset
@@ -576,9 +576,9 @@ def test_the_tests_find_downloaded_assets(shared: Path, tmp_path: Path, monkeypa
     downloaded = tmp_path / "downloaded"
     shutil.copytree(shared, downloaded)
     monkeypatch.delenv("MOVINET_ASSETS_DIR", raising=False)
-    monkeypatch.setattr(conftest, "SHARED_ASSETS", tmp_path / "absent")
-    monkeypatch.setattr(conftest, "DOWNLOADED_ASSETS", downloaded)
-    assert conftest.assets_dir() == downloaded
-    monkeypatch.setattr(conftest, "DOWNLOADED_ASSETS", tmp_path / "empty")
+    monkeypatch.setattr(helpers, "SHARED_ASSETS", tmp_path / "absent")
+    monkeypatch.setattr(helpers, "DOWNLOADED_ASSETS", downloaded)
+    assert helpers.assets_dir() == downloaded
+    monkeypatch.setattr(helpers, "DOWNLOADED_ASSETS", tmp_path / "empty")
     with pytest.raises(pytest.fail.Exception, match=r"run ./setup.sh --dev"):
-        conftest.assets_dir()
+        helpers.assets_dir()

@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, run_app
 
 from app.cli import build_parser
 from app.config import NOT_CONFIGURABLE, config_actions, load_config, read_config

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROJECT_ROOT
+from helpers import PROJECT_ROOT
 
 from app.overlay import BAR, ROWS, Layout
 

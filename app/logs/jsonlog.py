@@ -10,9 +10,10 @@ import json
 import os
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.events import Event, EventDetector
+from app.events import Event, EventDetector, picture_name
 from app.logs.rotating import RotatingFile
 
 if TYPE_CHECKING:
@@ -43,8 +44,16 @@ class JsonLog:
         max_bytes: int | None = None,
         keep: int = 5,
         run_info: dict[str, Any] | None = None,
+        pictures: Path | None = None,
     ) -> None:
         self.detector = detector
+        # Event records name their picture relative to the log's folder when it is inside it
+        # (`pictures/ID.jpg`), so a log copied off the Pi with its folder still finds them.
+        self.pictures = pictures
+        if pictures is not None:
+            beside = os.path.abspath(pictures).startswith(os.path.abspath(Path(path).parent) + os.sep)
+            self.pictures = Path(os.path.relpath(pictures, Path(path).parent)) if beside else pictures
+            run_info = {**(run_info or {}), "pictures": str(self.pictures)}
         self.with_steps = level == "steps"
         self.steps = 0
         self.source: str | None = None
@@ -70,7 +79,8 @@ class JsonLog:
     def _event(self, event: Event) -> None:
         wall = event.start_wall if event.end_wall is None else event.end_wall
         # Rare, and the point of the log: on disk at once.
-        self._write({"type": "event", **event.as_json(), "source": self.source}, wall, sync=True)
+        picture = {"picture": str(self.pictures / picture_name(event.id))} if self.pictures is not None else {}
+        self._write({"type": "event", **event.as_json(), **picture, "source": self.source}, wall, sync=True)
 
     def _write(self, record: dict[str, Any], wall: float, sync: bool = False) -> None:
         wall = round(wall, 3)  # "time" and "wall" say the same millisecond

@@ -144,10 +144,12 @@ def attach_web(
     args: argparse.Namespace,
     env: Mapping[str, str] = os.environ,
     overlay: LiveOverlay | None = None,
+    pictures: Path | None = None,
 ) -> WebView | None:
     """Check the web options, start the server and feed it from the pipeline (None without --web).
 
     `overlay` is the run's (shared with the previews); without one the view makes its own.
+    `pictures`: the event pictures' folder, whose newest pictures the page shows.
     """
     if args.web is None:
         return None
@@ -167,7 +169,7 @@ def attach_web(
     stale_after = max(pipeline.options.stall_timeout, STALE_STEPS / pipeline.options.fps)
     status = LiveStatus(overlay, run, stale_after, viewers=lambda: stream.watchers, encode_ms=lambda: stream.encode_ms)
     try:
-        server = WebServer(listen.family, listen.address, status, stream, token)
+        server = WebServer(listen.family, listen.address, status, stream, token, pictures)
     except OSError as exc:
         stream.close()
         raise OptionError("web", f"{args.web}: cannot listen: {exc.strerror or exc}") from None
