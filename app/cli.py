@@ -25,10 +25,16 @@ from app.config import ConfigFile, load_config_file, parse_config
 from app.display.pictures import add_picture_arguments, attach_event_pictures, pictures_dir
 from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
-from app.inference.engine import StreamingClassifier
+from app.eval.cli import add_eval_command
+from app.inference.engine import (
+    ANSWER_BLEND,
+    ANSWER_LONGEST,
+    ANSWERS,
+    StreamingClassifier,
+)
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import RUNTIMES
-from app.inference.sampling import DEFAULT_CONTEXT_S, DEFAULT_FPS, context_steps
+from app.inference.sampling import CLIP_CONTEXT_S, DEFAULT_FPS, LIVE_CONTEXT_S, context_steps
 from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
@@ -101,7 +107,7 @@ def build_parser() -> AppParser:
     run.add_argument("--quiet", action="store_true", help="print nothing per step")
     run.add_argument("--config", type=Path, help="TOML file setting any of these options; flags here override it")
     add_model_options(run)
-    add_result_options(run)
+    add_result_options(run, live=True)
     add_decode_options(run)
     add_log_arguments(run)
     add_preview_options(run)
@@ -119,7 +125,7 @@ def build_parser() -> AppParser:
     )
     snapshot.add_argument("--realtime", action="store_true", help="play a file at its own rate, like a camera")
     add_model_options(snapshot)
-    add_result_options(snapshot)
+    add_result_options(snapshot, live=True)
     add_decode_options(snapshot)
     add_overlay_options(snapshot.add_argument_group("overlay"))
     snapshot.set_defaults(handler=run_snapshot)
@@ -137,6 +143,10 @@ def build_parser() -> AppParser:
     add_result_options(demo)
     demo.set_defaults(handler=run_demo)
 
+    evaluate = add_eval_command(commands, open_classifier)
+    add_model_options(evaluate)
+    add_result_options(evaluate, live=True)  # for the session; clips are scored as classify does
+    add_decode_options(evaluate)
     add_plot_command(commands)
     add_summary_command(commands)
 
@@ -174,7 +184,9 @@ MEGAPIXELS = up_to(1000.0, positive_float)
 CONTEXT_SECONDS = up_to(86400.0, non_negative_float, " (a day; 0 = no limit)")
 
 
-def add_result_options(parser: argparse.ArgumentParser) -> None:
+def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> None:
+    """`live`: the defaults of a camera that should follow changes, not of whole clips."""
+    context, answer = (LIVE_CONTEXT_S, ANSWER_BLEND) if live else (CLIP_CONTEXT_S, ANSWER_LONGEST)
     group = parser.add_argument_group("results")
     group.add_argument(
         "--fps", type=MODEL_FPS, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
@@ -182,9 +194,16 @@ def add_result_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--context",
         type=CONTEXT_SECONDS,
-        default=DEFAULT_CONTEXT_S,
+        default=context,
         metavar="SECONDS",
-        help=f"video the answer is based on, 0 = everything since the start (default {DEFAULT_CONTEXT_S:g})",
+        help=f"video a stream holds before it restarts, 0 = everything since the start (default {context:g})",
+    )
+    group.add_argument(
+        "--answer",
+        choices=ANSWERS,
+        default=answer,
+        help="blend: both streams' answers averaged (follows changes); longest: the stream with the longest "
+        f"history (whole clips, exactly) (default {answer})",
     )
     group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
     group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")
@@ -221,7 +240,7 @@ def max_pixels(args: argparse.Namespace) -> int:
 def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
     model_path = assets.resolve_model(args.model)
     steps = context_steps(args.context, args.fps)
-    classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps)
+    classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps, args.answer)
     labels_path = args.labels or assets.default_labels_path()
     labels = load_labels(labels_path, classifier.num_classes)
     top_k = TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold)

@@ -12,10 +12,10 @@ from app.argtypes import non_negative_float, positive_int, split_commas
 from app.bench.model import BenchRow, bench_model, format_table, runtime_ratios
 from app.bench.pipeline import format_pipeline_report, format_soak, pipeline_report, soak
 from app.errors import AppError
-from app.inference.engine import StreamingClassifier
+from app.inference.engine import ANSWER_BLEND, ANSWERS, StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import available_runtimes
-from app.inference.sampling import DEFAULT_CONTEXT_S, DEFAULT_FPS, context_steps
+from app.inference.sampling import DEFAULT_FPS, LIVE_CONTEXT_S, context_steps
 
 
 def add_bench_command(commands: Any) -> None:
@@ -39,8 +39,11 @@ def add_bench_command(commands: Any) -> None:
     bench.add_argument(
         "--context",
         type=non_negative_float,
-        default=DEFAULT_CONTEXT_S,
-        help=f"with --pipeline: as `run --context` (default {DEFAULT_CONTEXT_S:g})",
+        default=LIVE_CONTEXT_S,
+        help=f"with --pipeline: as `run --context` (default {LIVE_CONTEXT_S:g})",
+    )
+    bench.add_argument(
+        "--answer", choices=ANSWERS, default=ANSWER_BLEND, help="with --pipeline: as `run --answer` (blend)"
     )
     bench.set_defaults(handler=run_bench)
 
@@ -106,7 +109,7 @@ def run_bench(args: argparse.Namespace) -> int:
 def _run_pipeline_bench(args: argparse.Namespace, model: Path, runtime: str, threads: int, labels_path: Path) -> int:
     # As `run` does it by default, so the live CPU figure is what a user will see.
     steps = context_steps(args.context, DEFAULT_FPS)
-    classifier = StreamingClassifier(model, runtime=runtime, threads=threads, context_steps=steps)
+    classifier = StreamingClassifier(model, runtime=runtime, threads=threads, context_steps=steps, answer=args.answer)
     top_k = TopK(load_labels(labels_path, classifier.num_classes), k=5)
     if args.soak:
         report = soak(classifier, top_k, args.pipeline, args.soak, report_every=max(1, args.soak // 10))
