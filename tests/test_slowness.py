@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 
-from test_web import PausableClip
+from helpers import PausableClip
 
 from app.pipeline import Pipeline, PipelineOptions, Result
 from app.slowness import WINDOW, SlownessWatch
