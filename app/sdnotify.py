@@ -14,7 +14,7 @@ import os
 import socket
 import time
 
-from app.pipeline import Pipeline
+from app.pipeline import Pipeline, Stage
 from app.results import Result, systemd_status
 
 
@@ -95,5 +95,5 @@ def attach_systemd(pipeline: Pipeline) -> None:
     if not notifier.enabled:
         return
     reporter = WatchdogReporter(notifier, watchdog_interval())
-    pipeline.on_result(reporter)
+    pipeline.on_result(reporter, Stage.WATCHDOG)
     pipeline.on_close(reporter.close)

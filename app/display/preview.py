@@ -1,6 +1,6 @@
 """Where the overlay goes: which preview runs (`--preview`), `--record` and `snapshot`.
 
-    auto    the Pi camera: its own preview, qt on a desktop, drm on a console;
+    auto    the Pi camera: its own preview, qt with an X display, drm on a free screen;
             any other source: a window if there is an X display; else none
     qt/drm  picamera2's preview (Pi camera only)
     window  a Tk window with the frames and the overlay (any source, needs $DISPLAY)
@@ -20,18 +20,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from app.argtypes import non_negative_float
+from app.display import drm
 from app.display.picamera_preview import PiCameraPreview
 from app.display.record import Recorder, Snapshot, source_fps
 from app.display.window import PreviewWindow
 from app.errors import AppError, OptionError
-from app.overlay import ROWS, LiveOverlay, model_label
-from app.pipeline import Pipeline
+from app.overlay import LiveOverlay, overlay_for
+from app.pipeline import Pipeline, Stage
 from app.sources.base import FrameSource
 
 if TYPE_CHECKING:
     from app.sources.picamera import PiCameraSource
 
-log = logging.getLogger("app.preview")
+log = logging.getLogger(__name__)
 
 PREVIEWS = ("auto", "qt", "drm", "window", "none")
 SNAPSHOT_LIVE_SECONDS = 5.0
@@ -45,7 +46,8 @@ def add_preview_options(parser: argparse.ArgumentParser) -> None:
         "--preview",
         choices=PREVIEWS,
         default="auto",
-        help="auto (Pi camera: qt on a desktop, else drm; other sources: window if $DISPLAY, else none), "
+        help="auto (Pi camera: qt with $DISPLAY, else drm if the screen is free; other sources: window if $DISPLAY, "
+        "else none), "
         "qt, drm, window or none",
     )
     group.add_argument("--fullscreen", action="store_true", help="the preview fills the screen (kiosk)")
@@ -78,24 +80,43 @@ def smoothing_weight(text: str) -> float:
 
 
 def has_x_display(env: Mapping[str, str]) -> bool:
+    """An X server (a Wayland desktop runs Xwayland as one): Tk and picamera2's Qt GL preview need it."""
     return bool(env.get("DISPLAY"))
 
 
-def has_desktop(env: Mapping[str, str]) -> bool:
-    return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
-
-
 def choose_preview(requested: str, source: FrameSource, env: Mapping[str, str] = os.environ) -> str:
-    """Resolve `auto` and check the request fits the source and the display: AppError if not."""
+    """Resolve `auto` and check the request fits the source and the display: AppError if not.
+
+    picamera2's Qt GL preview opens its EGL display through Xlib, and Qt's xcb plugin
+    aborts the whole process without an X display, so WAYLAND_DISPLAY alone is no
+    desktop for it. DRM needs the screen to itself (no desktop as its DRM master).
+    """
     if requested == "auto":
-        if source.native_preview:
-            return "qt" if has_desktop(env) else "drm"
-        return "window" if has_x_display(env) else "none"
+        if not source.native_preview:
+            return "window" if has_x_display(env) else "none"
+        if has_x_display(env):
+            return "qt"
+        if drm.screen_is_free() is False:
+            log.warning(
+                "another program (a desktop?) owns the screen and there is no X display: running without a preview"
+            )
+            return "none"
+        return "drm"
     check_preview_fits(requested, source.native_preview, source.name)
-    if requested == "qt" and not has_desktop(env):
-        raise AppError("--preview qt needs a desktop ($DISPLAY and $WAYLAND_DISPLAY are unset): use --preview drm")
+    if requested == "qt" and not has_x_display(env):
+        raise OptionError(
+            "preview",
+            "qt needs an X display ($DISPLAY; a Wayland desktop's Xwayland is :0), and $DISPLAY is not set",
+            "drm",
+        )
+    if requested == "drm" and drm.screen_is_free() is False:
+        raise OptionError(
+            "preview",
+            "drm cannot draw: another program (a desktop?) is the screen's DRM master; boot to the console",
+            "qt",
+        )
     if requested == "window" and not has_x_display(env):
-        raise AppError("--preview window needs a display, and $DISPLAY is not set")
+        raise OptionError("preview", "window needs a display, and $DISPLAY is not set")
     return requested
 
 
@@ -112,25 +133,24 @@ def check_fullscreen(fullscreen: bool, preview: str) -> None:
         raise OptionError("fullscreen", "needs a preview, and the preview is none")
 
 
-def overlay_for(args: argparse.Namespace, model: str) -> LiveOverlay:
-    return LiveOverlay(model_label(model), rows=min(args.top_k, ROWS), smoothing=args.smoothing, hold=args.hold)
-
-
-def attach_outputs(pipeline: Pipeline, model: str, args: argparse.Namespace) -> MainLoop | None:
+def attach_outputs(
+    pipeline: Pipeline, model: str, args: argparse.Namespace, overlay: LiveOverlay | None = None
+) -> MainLoop | None:
     """Wire --preview, --fullscreen and --record into the pipeline.
 
+    `overlay` is the run's (shared with the web view); without one the outputs make their own.
     Returns the main loop a window needs (for Pipeline.run), or None.
     """
     source = pipeline.source
     kind = choose_preview(args.preview, source)
     check_fullscreen(args.fullscreen, args.preview)
     if args.fullscreen and kind == "none":
-        raise AppError("--fullscreen needs a preview, and there is none here (no display?)")
+        raise OptionError("fullscreen", "needs a preview, and there is none here (no display?)")
     if kind == "none" and args.record is None:
         return None
-    overlay = overlay_for(args, model)
+    overlay = overlay or overlay_for(args, model)
     recorder = Recorder(args.record, overlay, source_fps(source)) if args.record is not None else None
-    pipeline.on_result(overlay.update)  # first: every other listener sees the new result
+    pipeline.on_result(overlay.update, Stage.OVERLAY)
     main_loop = None
     if kind in ("qt", "drm"):  # choose_preview allows these only for a source with a native preview: the Pi camera
         camera = cast("PiCameraSource", source)
@@ -166,7 +186,7 @@ def attach_snapshot(pipeline: Pipeline, model: str, args: argparse.Namespace) ->
         seconds = SNAPSHOT_LIVE_SECONDS
     overlay = overlay_for(args, model)
     snapshot = Snapshot(args.output, overlay, seconds, pipeline.stop)
-    pipeline.on_result(overlay.update)
+    pipeline.on_result(overlay.update, Stage.OVERLAY)
     pipeline.on_frame(snapshot.on_frame)
     pipeline.on_close(snapshot.save)
     return snapshot

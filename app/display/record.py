@@ -16,25 +16,15 @@ import cv2
 
 from app.errors import AppError
 from app.inference.labels import Scored
-from app.overlay import LiveOverlay, Size, annotate
+from app.overlay import READABLE_HEIGHT, LiveOverlay, Size, annotate, output_size
 from app.sources.base import Frame, FrameSource
 
-log = logging.getLogger("app.record")
+log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")
 LIVE_RECORD_FPS = 30.0  # a camera's frames are resampled to this constant rate
-RECORD_MIN_HEIGHT = 480  # ~18 px text: readable, and cheap enough to encode on a Pi
 SNAPSHOT_MIN_HEIGHT = 720
-
-
-def output_size(frame_size: Size, min_height: int, max_height: int | None = None) -> Size:
-    """The frame's size, scaled (even dimensions, as video codecs like) into min..max_height."""
-    width, height = frame_size
-    scale = max(1.0, min_height / height)
-    if max_height is not None:
-        scale = min(scale, max_height / height)
-    return round(width * scale / 2) * 2, round(height * scale / 2) * 2
 
 
 def check_output_path(path: Path, suffixes: tuple[str, ...]) -> None:
@@ -73,7 +63,7 @@ class Recorder:
         """Pipeline frame listener (capture thread)."""
         if self._writer is None:
             height, width = frame.image.shape[:2]
-            self._writer = self._open(output_size((width, height), RECORD_MIN_HEIGHT))
+            self._writer = self._open(output_size((width, height), READABLE_HEIGHT))
             self._offset = -frame.t  # the video starts with the first frame
         t = frame.t + self._offset
         if t < self._last_t:  # a reopened camera starts counting from 0 again

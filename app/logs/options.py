@@ -11,16 +11,13 @@ import argparse
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from app.argtypes import non_negative_float, non_negative_int, positive_int, probability, up_to
 from app.errors import OptionError
 from app.events import DEFAULT_END, DEFAULT_MIN_STEPS, DEFAULT_START, EventDetector
 from app.logs.csvlog import CsvLog
 from app.logs.jsonlog import LEVELS, JsonLog
-
-if TYPE_CHECKING:
-    from app.pipeline import Pipeline
+from app.pipeline import Pipeline, Stage
 
 DEFAULT_MAX_MB = 10.0
 DEFAULT_KEEP = 5
@@ -108,16 +105,17 @@ def log_settings(args: argparse.Namespace) -> LogSettings:
     return LogSettings(args.log_level, max_bytes, args.log_keep, detector_from_args(args))
 
 
-def attach_logs(pipeline: Pipeline, args: argparse.Namespace) -> None:
+def attach_logs(pipeline: Pipeline, args: argparse.Namespace, pictures: Path | None = None) -> None:
     """Check the logging options and attach the log and CSV writers the user asked for.
 
-    Attach before any printer: a step shown on stdout is then already in the log.
+    They run at Stage.LOG, before any output: a step shown on stdout is then already in the log.
+    `pictures`: the event pictures' folder, which the log's event records point into.
     """
     settings = log_settings(args)
     max_bytes, keep, detector = settings.max_bytes, settings.keep, settings.detector
     if args.csv:  # first: if the log then fails, a CSV holding only its header is harmless
         csv_log = CsvLog(args.csv, pipeline.top_k.k, max_bytes=max_bytes, keep=keep)
-        pipeline.on_result(csv_log.on_result)
+        pipeline.on_result(csv_log.on_result, Stage.LOG)
         pipeline.on_close(csv_log.close)
     if args.log:
         classifier = pipeline.classifier
@@ -131,6 +129,14 @@ def attach_logs(pipeline: Pipeline, args: argparse.Namespace) -> None:
             "event_min_steps": detector.min_steps,
             "pid": os.getpid(),
         }
-        log = JsonLog(args.log, detector, level=settings.level, max_bytes=max_bytes, keep=keep, run_info=run_info)
-        pipeline.on_result(log.on_result)
+        log = JsonLog(
+            args.log,
+            detector,
+            level=settings.level,
+            max_bytes=max_bytes,
+            keep=keep,
+            run_info=run_info,
+            pictures=pictures,
+        )
+        pipeline.on_result(log.on_result, Stage.LOG)
         pipeline.on_close(log.close)

@@ -7,13 +7,17 @@ line is not a record is refused.
 
 Several runs or files in one input become consecutive segments of one time axis `x`:
 stream time restarts at 0 in each, so each segment is placed after the previous one.
+
+It is one streaming pass in bounded memory: steps are handed to a callback as they are
+read and never kept (a 7-hour log holds 126,000 of them), only the events are.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,31 +36,36 @@ class Step:
     t: float  # stream time
     source: str
     top: list[Scored]
+    first: bool = False  # the first step of a segment (a new run or file)
 
 
 @dataclass(frozen=True)
 class Span:
-    """One action event; `end` is None if it was still going when the input ends."""
+    """One action event. `open`: still going when its run's records end (the app was
+    killed), and `end` is then the time of the run's last record."""
 
     label: str
     start: float  # stream time
-    end: float | None
+    end: float
     peak: float
     source: str
     start_wall: float | None
     x0: float  # on the timeline
     x1: float
+    open: bool = False
+    picture: str | None = None  # the event picture, as the log names it (relative to the log's folder)
 
     @property
-    def duration(self) -> float | None:
-        return None if self.end is None else self.end - self.start
+    def duration(self) -> float:
+        return self.end - self.start
 
 
 @dataclass
 class Timeline:
     name: str
     files: list[Path]
-    steps: list[Step] = field(default_factory=list)
+    steps: int = 0  # how many were read (each went to the callback)
+    end_x: float = 0.0  # the last step's place on the axis
     spans: list[Span] = field(default_factory=list)
     segments: list[tuple[float, str]] = field(default_factory=list)  # (x where it begins, source)
     skipped: int = 0  # unreadable lines
@@ -86,22 +95,21 @@ def is_record(value: Any) -> bool:
     return isinstance(value.get("t"), int | float) and isinstance(value.get("top"), list)
 
 
-def read_records(files: list[Path]) -> tuple[list[dict[str, Any]], int]:
-    """Every record of the files in order, and how many unreadable lines were skipped."""
-    records: list[dict[str, Any]] = []
-    skipped = 0
+def read_records(files: list[Path], timeline: Timeline) -> Iterator[dict[str, Any]]:
+    """Every record of the files in order; unreadable lines are counted in `timeline.skipped`."""
+    seen = False
     for path in files:
         for record in _lines(path):
             # A torn line can only follow a whole record: one that comes first means another kind of file.
-            if record is None and not (records or skipped):
+            if record is None and not (seen or timeline.skipped):
                 raise AppError(f"{path} is not a log of `python -m app run --log` nor the output of `--json`")
             if record is None:
-                skipped += 1
+                timeline.skipped += 1
             else:
-                records.append(record)
-    if not records:
+                seen = True
+                yield record
+    if not seen:
         raise AppError(f"{files[-1]} is empty: no records to read")
-    return records, skipped
 
 
 def _lines(path: Path) -> Iterator[dict[str, Any] | None]:
@@ -112,7 +120,7 @@ def _lines(path: Path) -> Iterator[dict[str, Any] | None]:
                 if not raw.strip():
                     continue
                 try:
-                    value = json.loads(raw)
+                    value = json.loads(raw.decode("utf-8"))  # str: json skips guessing the encoding
                 except ValueError:  # also UnicodeDecodeError: a binary file
                     value = None
                 yield value if is_record(value) else None
@@ -120,27 +128,33 @@ def _lines(path: Path) -> Iterator[dict[str, Any] | None]:
         raise AppError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def read_timeline(path: str | Path, detector: EventDetector | None = None) -> Timeline:
-    """Steps and events of a log or --json output.
+def read_timeline(
+    path: str | Path, detector: EventDetector | None = None, on_step: Callable[[Step], None] | None = None
+) -> Timeline:
+    """Events of a log or --json output, each step handed to `on_step` as it is read.
 
     Events are the log's own event records; with a `detector`, or for --json output which
     has none, they are worked out from the steps instead.
     """
     files = log_files(path)
-    records, skipped = read_records(files)
-    timeline = Timeline(Path(path).name, files, skipped=skipped)
-    if detector is None and not any("type" in r for r in records):  # --json output: no event records
+    timeline = Timeline(Path(path).name, files)
+    records = read_records(files, timeline)
+    first = next(records)
+    if detector is None and "type" not in first:  # --json output: no event records
         detector = EventDetector()
-    _Builder(timeline, detector).feed(records)
+    _Builder(timeline, detector, on_step).feed(itertools.chain([first], records))
     return timeline
 
 
 class _Builder:
     """Lays records out on one time axis, segment by segment, and collects the events."""
 
-    def __init__(self, timeline: Timeline, detector: EventDetector | None) -> None:
+    def __init__(
+        self, timeline: Timeline, detector: EventDetector | None, on_step: Callable[[Step], None] | None
+    ) -> None:
         self.timeline = timeline
         self.detector = detector
+        self.on_step = on_step
         self.x0 = 0.0  # where the current segment begins on the axis
         self.t0 = 0.0  # the stream time of its first step
         self.last: Step | None = None
@@ -148,19 +162,25 @@ class _Builder:
         self.new_run = True
         self.source = ""
         # Logged start events still without an end: label -> (start, peak, start_wall, source).
-        self.started: dict[str, tuple[float, float, float | None, str]] = {}
+        self.started: dict[str, tuple[float, float, float | None, str, str | None]] = {}
+        # The run's last record: an event still open at its end lasted until then.
+        self.last_t: float | None = None  # stream time, from steps and event records
+        self.last_wall: float | None = None
 
     def x(self, t: float) -> float:
         return self.x0 + max(0.0, t - self.t0)
 
-    def feed(self, records: list[dict[str, Any]]) -> None:
+    def feed(self, records: Iterator[dict[str, Any]]) -> None:
         for record in records:
             kind = record.get("type", "step")
             if kind == "start":  # a new run of the app
                 self.end_segment()
                 self.new_run = True
+                self.last_t = None
                 self.source = str(record.get("source", ""))
-            elif kind == "step":
+            wall = record.get("wall")
+            self.last_wall = float(wall) if isinstance(wall, int | float) else self.last_wall
+            if kind == "step":
                 self.step(record)
             elif kind == "event" and self.detector is None:
                 self.logged_event(record)
@@ -183,11 +203,18 @@ class _Builder:
             self.t0 = t
             self.timeline.segments.append((self.x0, source))
             self.new_run = False
-        elif t > last.t:
-            self.interval = t - last.t
-        step = Step(self.x(t), t, source, top)
-        self.timeline.steps.append(step)
+            first = True
+        else:
+            first = False
+            if t > last.t:
+                self.interval = t - last.t
+        step = Step(self.x(t), t, source, top, first)
+        self.timeline.steps += 1
+        self.timeline.end_x = step.x
         self.last = step
+        self.last_t = t
+        if self.on_step is not None:
+            self.on_step(step)
         if self.detector is not None:
             wall = record.get("wall")
             wall = float(wall) if isinstance(wall, int | float) else 0.0
@@ -199,9 +226,17 @@ class _Builder:
         if self.detector is not None:
             for event in self.detector.close():
                 self.detected(event)
-        for label, (start, peak, wall, source) in self.started.items():
-            self.add(label, start, None, peak, wall, source)
+        for label, (start, peak, wall, source, picture) in self.started.items():
+            self.add(label, start, self.open_until(start, wall), peak, wall, source, still_open=True, picture=picture)
         self.started.clear()
+
+    def open_until(self, start: float, start_wall: float | None) -> float:
+        """Where an event still open at a run's end stops: the run's last record."""
+        if self.last_t is not None and self.last_t > start:
+            return self.last_t
+        if isinstance(start_wall, int | float) and self.last_wall is not None:  # an events-only log
+            return start + max(0.0, self.last_wall - start_wall)
+        return start
 
     def detected(self, event: Event) -> None:
         if event.kind == "end":
@@ -216,13 +251,24 @@ class _Builder:
             self.timeline.skipped += 1
             return
         wall, source = record.get("start_wall"), str(record.get("source") or self.source)
+        picture = record.get("picture") if isinstance(record.get("picture"), str) else None
+        self.last_t = max(self.last_t or 0.0, start if end is None else end)
         if end is None:
-            self.started[label] = (start, peak, wall, source)
+            self.started[label] = (start, peak, wall, source, picture)
         else:
             self.started.pop(label, None)
-            self.add(label, start, end, peak, wall, source)
+            self.add(label, start, end, peak, wall, source, picture=picture)
 
-    def add(self, label: str, start: float, end: float | None, peak: float, wall: float | None, source: str) -> None:
-        # An event still open when the input ends is drawn up to the last step.
-        x1 = self.x(end) if end is not None else (self.last.x if self.last else self.x(start))
-        self.timeline.spans.append(Span(label, start, end, peak, source, wall, self.x(start), x1))
+    def add(
+        self,
+        label: str,
+        start: float,
+        end: float,
+        peak: float,
+        wall: float | None,
+        source: str,
+        still_open: bool = False,
+        picture: str | None = None,
+    ) -> None:
+        span = Span(label, start, end, peak, source, wall, self.x(start), self.x(end), still_open, picture)
+        self.timeline.spans.append(span)

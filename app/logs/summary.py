@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from pathlib import Path
 
 from app.logs.options import add_event_arguments, given_detector
 from app.logs.read import read_timeline
@@ -19,19 +20,21 @@ def add_summary_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_summary(args: argparse.Namespace) -> int:
-    timeline = read_timeline(args.log, given_detector(args))
-    rows = [["action", "start", "end", "duration", "peak", "started at", "source"]]
+    timeline = read_timeline(args.log, given_detector(args))  # the steps are read, not kept
+    with_pictures = any(span.picture for span in timeline.spans)
+    rows = [["action", "start", "end", "duration", "peak", "started at", "source"] + ["picture"] * with_pictures]
     for span in timeline.spans:
         rows.append(
             [
                 span.label,
                 clock(span.start),
-                clock(span.end) if span.end is not None else "...",
-                clock(span.duration) if span.duration is not None else "open",
+                clock(span.end) + ("+" if span.open else ""),
+                clock(span.duration) + ("+" if span.open else ""),
                 f"{span.peak:.2f}",
                 datetime.fromtimestamp(span.start_wall).strftime("%Y-%m-%d %H:%M:%S") if span.start_wall else "-",
                 span.source,
             ]
+            + [picture_cell(Path(args.log).parent, span.picture)] * with_pictures
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     right = {1, 2, 3, 4}  # numbers line up on the right
@@ -40,14 +43,27 @@ def run_summary(args: argparse.Namespace) -> int:
             cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         ]
         print("  ".join(cells).rstrip())
-    total = sum(span.duration or 0.0 for span in timeline.spans)
+    total = sum(span.duration for span in timeline.spans)
     notes = [f"{len(timeline.spans)} event(s), {clock(total)} in all"]
+    still_open = sum(span.open for span in timeline.spans)
+    if still_open:
+        notes.append(
+            f"{still_open} still going when the log ends (+: until its last record; the app was killed or still runs)"
+        )
     if timeline.lost:
         notes.append(f"{timeline.lost} record(s) lost while the disk was full")
     if timeline.skipped:
         notes.append(f"{timeline.skipped} unreadable line(s) skipped")
     print("; ".join(notes))
     return 0
+
+
+def picture_cell(log_folder: Path, picture: str | None) -> str:
+    """The event picture's path as the user can open it from here, or why there is none."""
+    if picture is None:
+        return "-"
+    path = log_folder / picture  # relative to the log's folder (an absolute path stays itself)
+    return str(path) if path.is_file() else f"{path} (deleted)"
 
 
 def clock(seconds: float) -> str:

@@ -54,31 +54,32 @@ def open_source(
     realtime: bool = False,
     loop: bool = False,
     model_size: tuple[int, int] = (172, 172),
+    fps: float = 5.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> FrameSource:
-    """Build (not yet open) the source named by `--source`.
+    """Build (not yet open) the source named by `--source`; `fps` is the model's sampling rate.
 
-    auto: the Pi camera if picamera2 finds one, else the first V4L2 device.
-    picam / picamera: the Pi camera. /dev/videoN or N: a V4L2 camera.
-    rtsp://, http://, https://: a network stream. Anything else: a video file.
+    auto: the Pi camera if libcamera lists one (a USB webcam it lists is left to
+    OpenCV), else the first V4L2 camera. picam / picamera: the Pi camera. /dev/videoN or
+    N: a V4L2 camera. rtsp://, http://, https://: a network stream. Anything else: a file.
     """
     if spec == "auto":
-        from app.sources.picamera import PiCameraSource, pi_camera_available
+        from app.sources.picamera import PiCameraSource, find_pi_camera
 
-        if pi_camera_available():
-            source: FrameSource = PiCameraSource(model_size=model_size)
+        if find_pi_camera():
+            source: FrameSource = PiCameraSource(model_size=model_size, sample_fps=fps)
         elif (device := first_v4l2_device()) is not None:
             source = OpenCVSource(device)
         else:
             raise OptionError(
-                "source", "auto found no camera (no Pi camera, no /dev/video*): give a file, URL or /dev/videoN"
+                "source", "auto found no camera (no Pi camera, no V4L2 camera): give a file, URL or /dev/videoN"
             )
         print(f"source auto: using {source.name}", file=sys.stderr)
         return source
     if spec in PI_CAMERA_SPECS:
         from app.sources.picamera import PiCameraSource
 
-        return PiCameraSource(model_size=model_size)
+        return PiCameraSource(model_size=model_size, sample_fps=fps)
     path = file_path(spec)
     if path is None:
         return OpenCVSource(spec)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import threading
 import time
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ import cv2
 
 from app.errors import AppError
 from app.sources.base import Frame, FrameSource, Keep, SourceError
+from app.sources.v4l2 import capture_devices
 
 
 class OpenCVSource(FrameSource):
@@ -93,5 +93,6 @@ def is_stream(target: str) -> bool:
 
 
 def first_v4l2_device() -> str | None:
-    devices = sorted(glob.glob("/dev/video[0-9]*"), key=lambda d: int(d.removeprefix("/dev/video")))
+    """The lowest-numbered /dev/video* that is a camera (not a codec, ISP or CSI node)."""
+    devices = capture_devices()
     return devices[0] if devices else None

@@ -17,11 +17,10 @@ from contextlib import contextmanager
 
 import cv2
 
-from app.display.record import RECORD_MIN_HEIGHT, output_size
-from app.overlay import LiveOverlay, annotate
+from app.overlay import READABLE_HEIGHT, LiveOverlay, annotate, output_size
 from app.sources.base import Frame
 
-log = logging.getLogger("app.web")
+log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 10.0
 JPEG_QUALITY = 80
@@ -124,7 +123,7 @@ class JpegStream:
 def encode_jpeg(frame: Frame, overlay: LiveOverlay, quality: int = JPEG_QUALITY) -> bytes:
     """The frame with the overlay burnt in, as JPEG: small pictures scaled up so the text stays readable."""
     height, width = frame.image.shape[:2]
-    size = output_size((width, height), RECORD_MIN_HEIGHT, MAX_HEIGHT)
+    size = output_size((width, height), READABLE_HEIGHT, MAX_HEIGHT)
     image = annotate(frame.image, frame.order, overlay, size, out_order="BGR")
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
