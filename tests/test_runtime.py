@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, RUNTIMES_HERE, run_app
+from helpers import PROJECT_ROOT, RUNTIMES_HERE, run_app
 
 from app.errors import AppError
 from app.inference import cpu, runtime
