@@ -11,7 +11,8 @@ import time
 
 from helpers import PausableClip
 
-from app.pipeline import Pipeline, PipelineOptions, Result
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import Result
 from app.slowness import WINDOW, SlownessWatch
 
 

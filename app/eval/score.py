@@ -21,7 +21,8 @@ from app.classify import StepResult, classify_video
 from app.errors import AppError
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import Scored, TopK
-from app.pipeline import Pipeline, PipelineOptions, Result
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import Result
 from app.sources.files import DEFAULT_MAX_PIXELS
 from app.sources.session import Segment, SessionSource, plan_segments
 
