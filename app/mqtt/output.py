@@ -140,8 +140,9 @@ class MqttOutput:
             **figures,
             **self.system_info(),
             "uptime_s": round(time.monotonic() - self._started, 1),
-            "mqtt_dropped": self.outbox.dropped_events + self.outbox.dropped_states,
-            "mqtt_waiting": len(self.outbox),
+            "mqtt_waiting": len(self.outbox),  # messages held while the broker is away or slow
+            "mqtt_events_dropped": self.outbox.dropped_events,  # beyond the outbox's bound: lost
+            "mqtt_states_replaced": self.outbox.dropped_states,  # a newer action or status went instead
         }
 
     def _status_loop(self) -> None:
