@@ -115,13 +115,16 @@ if is_raspberry_pi_os; then
 fi
 
 # --dev: system tools the preview window's test drives (a virtual X server and a key
-# presser) and Tk, and the headless browser the web view's test drives, from apt when
-# missing; as root without sudo.
+# presser) and Tk, the headless browser the web view's test drives, and the MQTT broker
+# and openssl the MQTT tests start (each test runs its own mosquitto on a free loopback
+# port), from apt when missing; as root without sudo.
 install_dev_system_packages() {
     local missing=()
     command -v Xvfb >/dev/null || missing+=(xvfb)
     command -v xdotool >/dev/null || missing+=(xdotool)
     command -v chromium >/dev/null || missing+=(chromium)
+    [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
+    command -v openssl >/dev/null || missing+=(openssl)
     if ! "$PYTHON" -c 'import tkinter' 2>/dev/null; then
         if [ "$("$PYTHON" -c 'import sys; print(sys.base_prefix)')" = /usr ]; then
             missing+=(python3-tk)  # Debian's own Python gets Tk from apt

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 
 def _number(text: str, kind: type[int] | type[float]) -> float:
@@ -54,3 +58,19 @@ def probability(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
     return value
+
+
+def up_to(limit: N, convert: Callable[[str], N], why: str = "") -> Callable[[str], N]:
+    """`convert`, also refusing values above `limit` (values that reach native code or loops)."""
+
+    def checked(text: str) -> N:
+        value = convert(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"must be at most {limit:g}{why}, got {text}")
+        return value
+
+    return checked
+
+
+#: A Pi has 4 cores and more threads stop helping this model; runtimes take a C int.
+thread_count = up_to(64, positive_int)

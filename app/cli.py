@@ -10,24 +10,30 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from app import assets
-from app.argtypes import non_negative_float, positive_float, positive_int, probability
-from app.bench_cli import add_bench_command
-from app.classify import StepResult, classify_video
-from app.config import load_config, read_config
-from app.engine import StreamingClassifier
+from app.argtypes import non_negative_float, positive_float, positive_int, probability, thread_count, up_to
+from app.bench.cli import add_bench_command
+from app.classify import classify_video
+from app.config import ConfigFile, load_config_file, parse_config
+from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
-from app.headless import add_log_arguments, attach_logs
-from app.labels import TopK, load_labels
-from app.pipeline import Pipeline, PipelineOptions, Result
-from app.plot import add_plot_command
-from app.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
-from app.runtime import RUNTIMES
-from app.sampling import DEFAULT_FPS
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK, load_labels
+from app.inference.runtime import RUNTIMES
+from app.inference.sampling import DEFAULT_FPS, context_steps
+from app.logs.options import add_log_arguments, attach_logs, detector_from_args
+from app.logs.plot import add_plot_command
+from app.logs.summary import add_summary_command
+from app.mqtt import add_mqtt_arguments, attach_mqtt
+from app.overlay import overlay_for
+from app.overwrite import model_inputs, refuse_overwriting
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import StepResult, console_line, ranked_lines, top_text
+from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
 from app.sources import open_source
-from app.summary import add_summary_command
-from app.video import frame_count
-from app.web import add_web_arguments, attach_web
+from app.sources.files import DEFAULT_MAX_PIXELS, frame_count
+from app.sysinfo import SystemInfo
+from app.web.view import add_web_arguments, attach_web
 
 
 class AppParser(argparse.ArgumentParser):
@@ -40,14 +46,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s", stream=sys.stderr)
+    config: ConfigFile | None = None
     try:
         if getattr(args, "config", None) is not None:
             # The file's values become defaults, so flags on the command line still win.
-            parser.run_command.set_defaults(**load_config(args.config, parser.run_command))
+            config = load_config_file(args.config, parser.run_command)
+            parser.run_command.set_defaults(**config.values)
             args = parser.parse_args(argv)
         return args.handler(args)
     except AppError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {config.describe(exc, args) if config else exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -64,6 +72,7 @@ def build_parser() -> AppParser:
     classify.add_argument("videos", nargs="+", metavar="VIDEO")
     add_model_options(classify)
     add_result_options(classify)
+    add_decode_options(classify)
     classify.add_argument("--json", action="store_true", help="print one JSON object per model step")
     classify.set_defaults(handler=run_classify)
 
@@ -84,9 +93,11 @@ def build_parser() -> AppParser:
     run.add_argument("--config", type=Path, help="TOML file setting any of these options; flags here override it")
     add_model_options(run)
     add_result_options(run)
+    add_decode_options(run)
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
+    add_mqtt_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
 
@@ -99,6 +110,7 @@ def build_parser() -> AppParser:
     snapshot.add_argument("--realtime", action="store_true", help="play a file at its own rate, like a camera")
     add_model_options(snapshot)
     add_result_options(snapshot)
+    add_decode_options(snapshot)
     add_overlay_options(snapshot.add_argument_group("overlay"))
     snapshot.set_defaults(handler=run_snapshot)
 
@@ -106,7 +118,7 @@ def build_parser() -> AppParser:
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     check = config_commands.add_parser("check", help="report every problem in a config file, with key and line")
     check.add_argument("file", type=Path)
-    check.set_defaults(handler=lambda args: run_config_check(args, run))
+    check.set_defaults(handler=run_config_check)
 
     add_bench_command(commands)
 
@@ -142,23 +154,28 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--runtime", choices=RUNTIMES, default="auto", help="TFLite runtime (default: auto = LiteRT if installed)"
     )
-    group.add_argument("--threads", type=positive_int, help="CPU threads for the model (default: cores, at most 4)")
+    group.add_argument("--threads", type=thread_count, help="CPU threads for the model (default: cores, at most 4)")
 
 
 # Ten seconds: the length of the Kinetics clips the models learnt from. Answers come from
 # streams holding 5 to 10 s of video (see StreamingClassifier), so clips up to 10 s long
 # are classified exactly as a single stream would.
 DEFAULT_CONTEXT_S = 10.0
+# Bounds that keep steps counts finite: a camera gives at most a few dozen frames a
+# second, and a day of context is as good as none (0).
+MODEL_FPS = up_to(120.0, positive_float)
+MEGAPIXELS = up_to(1000.0, positive_float)
+CONTEXT_SECONDS = up_to(86400.0, non_negative_float, " (a day; 0 = no limit)")
 
 
 def add_result_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("results")
     group.add_argument(
-        "--fps", type=positive_float, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
+        "--fps", type=MODEL_FPS, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
     )
     group.add_argument(
         "--context",
-        type=non_negative_float,
+        type=CONTEXT_SECONDS,
         default=DEFAULT_CONTEXT_S,
         metavar="SECONDS",
         help=f"video the answer is based on, 0 = everything since the start (default {DEFAULT_CONTEXT_S:g})",
@@ -181,16 +198,28 @@ def add_result_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_decode_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-megapixels",
+        type=MEGAPIXELS,
+        default=DEFAULT_MAX_PIXELS / 1e6,
+        metavar="MP",
+        help=f"refuse video files and GIFs with larger frames (default {DEFAULT_MAX_PIXELS / 1e6:.1f}, 4096x4096)",
+    )
+
+
+def max_pixels(args: argparse.Namespace) -> int:
+    return int(args.max_megapixels * 1e6)
+
+
 def split_labels(values: list[str]) -> list[str]:
     return [name.strip() for value in values for name in value.split(",") if name.strip()]
 
 
 def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
     model_path = assets.resolve_model(args.model)
-    context_steps = round(args.context * args.fps)
-    if args.context and context_steps < 2:
-        raise AppError(f"--context {args.context:g} is under two model steps at {args.fps:g} fps: use 0 or more")
-    classifier = StreamingClassifier(model_path, args.runtime, args.threads, context_steps)
+    steps = context_steps(args.context, args.fps)
+    classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps)
     labels_path = args.labels or assets.default_labels_path()
     labels = load_labels(labels_path, classifier.num_classes)
     top_k = TopK(labels, args.top_k, split_labels(args.allow), split_labels(args.deny), args.threshold)
@@ -200,7 +229,7 @@ def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK
 def run_classify(args: argparse.Namespace) -> int:
     classifier, top_k = open_classifier(args)
     for video in args.videos:
-        results = classify_video(classifier, video, top_k, args.fps)
+        results = classify_video(classifier, video, top_k, args.fps, max_pixels(args))
         if args.json:
             for result in _with_progress(results, video):
                 print(json.dumps({"file": video, **result.as_json()}), flush=True)
@@ -212,50 +241,67 @@ def run_classify(args: argparse.Namespace) -> int:
 
 
 def run_live(args: argparse.Namespace) -> int:
+    check_run_options(args)
     classifier, top_k = open_classifier(args)
-    source = open_source(args.source, realtime=args.realtime, loop=args.loop, model_size=classifier.input_size)
+    source = open_source(
+        args.source,
+        realtime=args.realtime,
+        loop=args.loop,
+        model_size=classifier.input_size,
+        fps=args.fps,
+        max_pixels=max_pixels(args),
+    )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
-    attach_logs(pipeline, args)  # before the printers: a step printed is already logged
+    # The order listeners run in is the pipeline's Stage, not the order of these lines.
+    attach_logs(pipeline, args)
     if args.json:
         pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
     elif not args.quiet:
-        pipeline.on_result(print_result_line)
-    attach_web(pipeline, args)
-    attach_systemd(pipeline)  # last: READY/WATCHDOG only once every output has the result
-    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args)
+        pipeline.on_result(lambda r: print(console_line(r), flush=True))
+    # One overlay for the run: the previews, the recording and the web view show the same
+    # labels, smoothed once per result (and not at all when none of them is on).
+    overlay = overlay_for(args, classifier.model_path.stem)
+    attach_web(pipeline, args, overlay=overlay)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
+    attach_systemd(pipeline)
+    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)
     return 0
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
+    refuse_overwriting({"output": args.output}, model_inputs(args))
     classifier, top_k = open_classifier(args)
-    source = open_source(args.source, realtime=args.realtime, model_size=classifier.input_size)
+    source = open_source(
+        args.source,
+        realtime=args.realtime,
+        model_size=classifier.input_size,
+        fps=args.fps,
+        max_pixels=max_pixels(args),
+    )
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
     snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)
     pipeline.run()
     print(f"wrote {snapshot.path} ({snapshot.size[0]}x{snapshot.size[1]}), showing:")
-    for scored in snapshot.shown:
-        print(f"  {scored.score:6.3f}  {scored.label}")
+    print("\n".join(ranked_lines(snapshot.shown)))
     return 0
 
 
-def print_result_line(result: Result) -> None:
-    labels = " | ".join(f"{s.label} {s.score:.2f}" for s in result.top[:3])
-    print(
-        f"{result.t:7.1f}s  {labels}   [{result.model_fps:.1f} fps, model {result.model_ms:.1f} ms, "
-        f"latency {result.latency_ms:.0f} ms, dropped {result.dropped}]",
-        flush=True,
-    )
-
-
-def run_config_check(args: argparse.Namespace, run_command: argparse.ArgumentParser) -> int:
-    values, problems = read_config(args.file, run_command)
+def run_config_check(args: argparse.Namespace) -> int:
+    """The file's own problems, then everything `run --config FILE` would refuse before starting."""
+    run_command = build_parser().run_command  # a fresh parser: the file's values become its defaults
+    config = parse_config(args.file, run_command)
+    problems = config.problems
+    if not problems:
+        run_command.set_defaults(**config.values)
+        run_args = run_command.parse_args([])
+        problems = [config.describe(error, run_args) for error in run_option_problems(run_args)]
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         return 1
-    print(f"{args.file}: ok ({len(values)} key(s))")
+    print(f"{args.file}: ok ({len(config.values)} key(s))")
     return 0
 
 
@@ -272,8 +318,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"Clip {clip.name}: a person {manifest.demo_clip.details.get('expected', '?')}\n")
     last = None
     for last in classify_video(classifier, clip, top_k, args.fps):
-        summary = "  ".join(f"{s.label} {s.score:.2f}" for s in last.top[:3])
-        print(f"t={last.t:4.1f}s  {summary}")
+        print(f"t={last.t:4.1f}s  {top_text(last.top, '  ')}")
     if last is not None:
         print("\nFinal top-5:")
         _print_top(last)
@@ -346,5 +391,4 @@ def _last(results: Iterator[StepResult]) -> StepResult:
 
 
 def _print_top(result: StepResult) -> None:
-    for scored in result.top:
-        print(f"  {scored.score:6.3f}  {scored.label}")
+    print("\n".join(ranked_lines(result.top)))

@@ -10,12 +10,14 @@ the first step of its run and ends at the last step that still held it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
-from app.errors import AppError
-from app.labels import Scored
+from app.errors import OptionError
+from app.inference.labels import Scored
 
 DEFAULT_START = 0.5
 DEFAULT_END = 0.3
@@ -39,9 +41,20 @@ class Event:
     def duration(self) -> float | None:
         return None if self.end is None else self.end - self.start
 
+    @property
+    def id(self) -> str:
+        """Names the action's start and end alike, e.g. 20261129-071203-412-push-up.
+
+        Made from the start's wall-clock time and the label only, so every output that
+        detects events from the same results (log, MQTT, event pictures) names an event
+        the same way without asking each other; it is also the event picture's file name.
+        """
+        return event_id(self.start_wall, self.label)
+
     def as_json(self) -> dict[str, Any]:
         record: dict[str, Any] = {
             "event": self.kind,
+            "id": self.id,
             "label": self.label,
             "start": round(self.start, 4),
             "start_wall": round(self.start_wall, 3),
@@ -50,6 +63,12 @@ class Event:
         if self.end is not None:  # the record's own wall-clock time is the end's
             record.update(end=round(self.end, 4), duration=round(self.end - self.start, 4), reason=self.reason)
         return record
+
+
+def event_id(start_wall: float, label: str) -> str:
+    moment = datetime.fromtimestamp(start_wall)
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "action"
+    return f"{moment:%Y%m%d-%H%M%S}-{moment.microsecond // 1000:03d}-{slug}"
 
 
 @dataclass
@@ -83,11 +102,11 @@ class EventDetector:
         self, start: float = DEFAULT_START, end: float = DEFAULT_END, min_steps: int = DEFAULT_MIN_STEPS
     ) -> None:
         if not 0.0 < start <= 1.0:
-            raise AppError(f"--event-start must be above 0 and at most 1, got {start:g}")
+            raise OptionError("event_start", f"must be above 0 and at most 1, got {start:g}")
         if not 0.0 <= end < start:
-            raise AppError(f"--event-end must be at least 0 and below --event-start ({start:g}), got {end:g}")
+            raise OptionError("event_end", f"must be at least 0 and below the event start ({start:g}), got {end:g}")
         if min_steps < 1:
-            raise AppError(f"--event-min-steps must be at least 1, got {min_steps}")
+            raise OptionError("event_min_steps", f"must be at least 1, got {min_steps}")
         self.start = start
         self.end = end
         self.min_steps = min_steps

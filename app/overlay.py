@@ -9,6 +9,7 @@ a moment, so the labels change smoothly instead of flickering between close call
 
 from __future__ import annotations
 
+import argparse
 import re
 import threading
 from collections import OrderedDict
@@ -21,8 +22,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from app.errors import AppError
-from app.labels import Scored
-from app.pipeline import Result
+from app.inference.labels import Scored
+from app.results import Result, overlay_status
 
 FONT_PATH = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")  # fonts-dejavu-core
 ROWS = 5
@@ -31,6 +32,7 @@ TEXT = (255, 255, 255, 255)
 STATUS = (200, 200, 200, 255)
 TRACK = (80, 80, 80, 190)
 BAR = (255, 176, 0, 255)  # amber: stands out on any scene (and is easy to find in tests)
+READABLE_HEIGHT = 480  # pictures are scaled up to this: ~18 px text, and cheap enough to encode on a Pi
 LAYER_CACHE = 4  # output sizes kept rendered (a window being resized asks for many)
 
 Size = tuple[int, int]  # (width, height)
@@ -43,10 +45,6 @@ class OverlayView:
 
     top: tuple[Scored, ...]
     status: str
-
-
-def status_line(model: str, result: Result) -> str:
-    return f"{model} · {result.model_fps:.1f} fps · {result.model_ms:.0f} ms · {result.dropped} dropped"
 
 
 def model_label(stem: str) -> str:
@@ -247,7 +245,7 @@ class LiveOverlay:
 
     def update(self, result: Result) -> None:
         top = tuple(self._smoother.update(result)[: self.rows])
-        view = OverlayView(top, status_line(self.model, result))
+        view = OverlayView(top, overlay_status(self.model, result))
         with self._lock:
             self._view = view
             self._version += 1
@@ -264,6 +262,20 @@ class LiveOverlay:
             while len(self._cache) > LAYER_CACHE:
                 self._cache.popitem(last=False)
             return layer
+
+
+def overlay_for(args: argparse.Namespace, model: str) -> LiveOverlay:
+    """The run's overlay from its options (--top-k, --smoothing, --hold): one per run, for every output."""
+    return LiveOverlay(model_label(model), rows=min(args.top_k, ROWS), smoothing=args.smoothing, hold=args.hold)
+
+
+def output_size(frame_size: Size, min_height: int, max_height: int | None = None) -> Size:
+    """The frame's size, scaled (even dimensions, as video codecs like) into min..max_height."""
+    width, height = frame_size
+    scale = max(1.0, min_height / height)
+    if max_height is not None:
+        scale = min(scale, max_height / height)
+    return round(width * scale / 2) * 2, round(height * scale / 2) * 2
 
 
 def fit_size(content: Size, box: Size) -> Size:

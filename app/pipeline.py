@@ -12,6 +12,7 @@ possible instead waits for the slot, so no frame of it is lost.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import signal
 import threading
@@ -19,17 +20,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 from types import FrameType
 from typing import Any
 
 import numpy as np
 
-from app.engine import StreamingClassifier
-from app.labels import Scored, TopK
-from app.preprocess import Preprocessor
-from app.sampling import RateSampler
-from app.sources import FrameSource, SourceError
-from app.video import Frame
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK
+from app.inference.preprocess import Preprocessor
+from app.inference.sampling import RateSampler
+from app.results import Result
+from app.sources.base import Frame, FrameSource, SourceError
 
 log = logging.getLogger("app.pipeline")
 
@@ -39,36 +41,13 @@ RATE_WINDOW = 10  # steps over which the achieved model rate is measured
 RATE_WARN_FRACTION = 0.9
 
 
-@dataclass(frozen=True)
-class Result:
-    """What the model said about one sampled frame, and how fast it said it."""
+class Stage(IntEnum):
+    """When a result listener runs: by stage, then in the order attached, whatever order outputs are wired in."""
 
-    seq: int  # model step since the app started
-    frame: int  # frame index in the source
-    t: float  # stream time of the frame, seconds
-    wall: float  # time.time() when the result was ready
-    source: str
-    top: list[Scored]
-    model_ms: float  # inference time of this step
-    latency_ms: float  # from frame capture to result
-    model_fps: float  # achieved model steps per second, recent
-    dropped: int  # sampled frames the model never saw, so far
-    reset: bool  # the stream state was reset just before this step
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "frame": self.frame,
-            "t": round(self.t, 4),
-            "wall": round(self.wall, 3),
-            "source": self.source,
-            "top": [s.as_dict() for s in self.top],
-            "model_ms": round(self.model_ms, 2),
-            "latency_ms": round(self.latency_ms, 2),
-            "model_fps": round(self.model_fps, 2),
-            "dropped": self.dropped,
-            "reset": self.reset,
-        }
+    LOG = 0  # the durable records: a step shown or sent anywhere is already on disk
+    OVERLAY = 1  # the labels shown (smoothed, held), which the outputs below draw or report
+    OUTPUT = 2  # console, previews, web view, MQTT
+    WATCHDOG = 3  # systemd: READY and watchdog pings only once every output has had the result
 
 
 @dataclass(frozen=True)
@@ -143,7 +122,8 @@ class Pipeline:
         self.stop_event = threading.Event()
         # A file read as fast as possible waits for the model instead of dropping frames.
         self.mailbox = Mailbox(block=not source.paced)
-        self.result_listeners: list[Callable[[Result], None]] = []
+        self.result_listeners: list[Callable[[Result], None]] = []  # in calling order, see on_result
+        self._result_stages: list[Stage] = []  # each listener's stage, same order
         self.frame_listeners: list[Callable[[Frame], None]] = []
         self._frame_demand: list[Callable[[], bool] | None] = []  # per frame listener, see on_frame
         self.closers: list[Callable[[], None]] = []
@@ -155,8 +135,17 @@ class Pipeline:
         self._rate_warned = False
 
     # -- wiring -------------------------------------------------------------------------
-    def on_result(self, listener: Callable[[Result], None]) -> None:
-        self.result_listeners.append(listener)
+    def on_result(self, listener: Callable[[Result], None], stage: Stage = Stage.OUTPUT) -> None:
+        """Every result, on the inference thread: listeners run by `stage`, then in the order attached.
+
+        Attaching the same listener again does nothing, so outputs that share one overlay can
+        each ask for it to be updated and it is still updated once per result.
+        """
+        if listener in self.result_listeners:  # a bound method equals another of the same object
+            return
+        position = bisect.bisect_right(self._result_stages, stage)
+        self._result_stages.insert(position, stage)
+        self.result_listeners.insert(position, listener)
 
     def on_frame(self, listener: Callable[[Frame], None], wanted: Callable[[], bool] | None = None) -> None:
         """Every captured frame (for a preview); called on the capture thread, keep it cheap.

@@ -14,7 +14,8 @@ import os
 import socket
 import time
 
-from app.pipeline import Pipeline, Result
+from app.pipeline import Pipeline, Stage
+from app.results import Result, systemd_status
 
 
 class SystemdNotifier:
@@ -75,7 +76,7 @@ class WatchdogReporter:
         if self._ready and now - self._last < self.interval:
             return
         self._last = now
-        fields: dict[str, object] = {"STATUS": status_text(result)}
+        fields: dict[str, object] = {"STATUS": systemd_status(result)}
         if not self._ready:
             fields = {"READY": 1, **fields}
             self._ready = True
@@ -88,16 +89,11 @@ class WatchdogReporter:
         self.notifier.close()
 
 
-def status_text(result: Result) -> str:
-    top = f"{result.top[0].label} ({result.top[0].score:.2f})" if result.top else "nothing above threshold"
-    return f"{top}; {result.model_fps:.1f} fps, model {result.model_ms:.1f} ms, dropped {result.dropped}"
-
-
 def attach_systemd(pipeline: Pipeline) -> None:
     """Report to systemd when the app runs as a notify service; a no-op otherwise."""
     notifier = SystemdNotifier()
     if not notifier.enabled:
         return
     reporter = WatchdogReporter(notifier, watchdog_interval())
-    pipeline.on_result(reporter)
+    pipeline.on_result(reporter, Stage.WATCHDOG)
     pipeline.on_close(reporter.close)

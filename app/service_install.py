@@ -269,14 +269,14 @@ def files_the_service_reads(config: Path, prefix: Path) -> list[tuple[str, Path]
     from app import assets
     from app.cli import build_parser
     from app.config import read_config
-    from app.sources import file_source
+    from app.sources import file_path
 
     values, _ = read_config(config, build_parser().run_command)
     files = [
         ("model", assets.resolve_model(values.get("model"))),
         ("labels", Path(values.get("labels") or assets.default_labels_path())),
     ]
-    if (source := file_source(str(values.get("source", "auto")))) is not None:
+    if (source := file_path(str(values.get("source", "auto")))) is not None:
         files.append(("source", source))
     # The service runs in the checkout (WorkingDirectory=): relative paths start there.
     return [(key, path if path.is_absolute() else prefix / path) for key, path in files]

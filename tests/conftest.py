@@ -12,12 +12,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from app.engine import StreamingClassifier
-from app.labels import TopK, load_labels
-from app.runtime import available_runtimes
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK, load_labels
+from app.inference.runtime import available_runtimes
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,3 +81,19 @@ def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
         text=True,
         timeout=timeout,
     )
+
+
+FAKES = Path(__file__).parent / "fakes"
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """tests/fakes/picamera2, freshly imported (no camera held, no stall used up), no FAKE_ settings."""
+    monkeypatch.syspath_prepend(str(FAKES))
+    for name in [m for m in sys.modules if m.startswith(("picamera2", "libcamera"))]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in [name for name in os.environ if name.startswith("FAKE_PICAMERA_")]:
+        monkeypatch.delenv(name)
+    import picamera2
+
+    return picamera2

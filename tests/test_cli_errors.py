@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import pwd
 import random
 import shutil
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_app
+from conftest import PROJECT_ROOT, run_app
 from synthetic_models import build_stream_model
 
 
@@ -226,3 +230,75 @@ def test_classify_json_carving_ice(a0_model: Path, labels_path: Path, carving_ic
     best = steps[-1]["top"][0]
     assert best["label"] == "carving ice"
     assert best["score"] > 0.9
+
+
+# ---- files the app may not read, and OpenCV's own log lines ------------------------------
+
+
+def run_unprivileged(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m app ...` unable to read files it has no permission for.
+
+    Root reads a mode-000 file anyway (CAP_DAC_OVERRIDE), so as root the app runs without
+    the two capabilities that override file permissions, as a service user would be.
+    """
+    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
+    if prefix and shutil.which("setpriv") is None:
+        pytest.fail("setpriv not found (util-linux)")
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "app", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def unreadable_copy(source: Path, target: Path) -> Path:
+    shutil.copyfile(source, target)
+    target.chmod(0)
+    return target
+
+
+@pytest.mark.parametrize("which", ["video", "run-video", "model", "labels"])
+def test_unreadable_files_are_permission_denied(tmp_path, a0_model, labels_path, carving_ice, which):
+    """Mode 000: `permission denied: PATH`, not a damaged video or model, and no OpenCV log line first."""
+    video = unreadable_copy(carving_ice, tmp_path / "clip.mp4") if "video" in which else carving_ice
+    model = unreadable_copy(a0_model, tmp_path / "model.tflite") if which == "model" else a0_model
+    labels = unreadable_copy(labels_path, tmp_path / "labels.txt") if which == "labels" else labels_path
+    command = ["run", "--source", str(video), "--preview", "none"] if which == "run-video" else ["classify", str(video)]
+    result = run_unprivileged(*command, "--model", str(model), "--labels", str(labels))
+    unreadable = {"video": video, "run-video": video, "model": model, "labels": labels}[which]
+    line = assert_clean_error(result, f"permission denied: {unreadable}")
+    assert "service" not in line
+
+
+def test_permission_denied_under_systemd_names_the_service_user(tmp_path, a0_model, labels_path, carving_ice):
+    """Under systemd (INVOCATION_ID set) the message says which user lacks the access."""
+    model = unreadable_copy(a0_model, tmp_path / "model.tflite")
+    result = run_unprivileged(
+        "classify", str(carving_ice), "--model", str(model), "--labels", str(labels_path), env={"INVOCATION_ID": "0f"}
+    )
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    assert_clean_error(result, f"permission denied: {model} (the service runs as user {user}")
+
+
+def test_no_opencv_log_lines_before_the_error_for_a_missing_camera(a0_model, labels_path):
+    """`--source 9` (no such camera): OpenCV's `[ WARN:...]` lines do not come first."""
+    result = run_app(
+        "run", "--source", "9", "--preview", "none", "--model", str(a0_model), "--labels", str(labels_path)
+    )
+    assert_clean_error(result, "cannot open video source 9")
+
+
+def test_no_opencv_log_lines_before_the_error_for_a_silent_stream(a0_model, labels_path):
+    """A network camera that accepts the connection and says nothing: OpenCV's timeout
+    warning stays out of the way of the one-line error."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/video"
+        result = run_app(
+            "run", "--source", url, "--preview", "none", "--model", str(a0_model), "--labels", str(labels_path)
+        )
+    assert_clean_error(result, f"cannot open video source {url}")

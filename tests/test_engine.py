@@ -9,11 +9,11 @@ import pytest
 from conftest import RUNTIMES_HERE
 
 from app.classify import classify_video
-from app.engine import StreamingClassifier
-from app.labels import TopK, load_labels
-from app.preprocess import Preprocessor
-from app.sampling import RateSampler
-from app.video import read_video
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK, load_labels
+from app.inference.preprocess import Preprocessor
+from app.inference.sampling import RateSampler
+from app.sources.files import read_video
 
 EXPECTED = {
     "carving_ice_172.mp4": "carving ice",

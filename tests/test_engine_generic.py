@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from synthetic_models import build_stream_model
 
-from app.engine import StreamingClassifier
 from app.errors import AppError
+from app.inference.engine import StreamingClassifier
 
 
 def constant_frame(classifier: StreamingClassifier, value: float) -> np.ndarray:

@@ -6,7 +6,7 @@ import pytest
 
 from app.errors import AppError
 from app.events import Event, EventDetector
-from app.labels import Scored
+from app.inference.labels import Scored
 
 
 def feed(detector: EventDetector, steps: list[dict[str, float]], reset_at: int | None = None) -> list[Event]:

@@ -21,10 +21,10 @@ from conftest import PROJECT_ROOT, run_app
 from PIL import Image
 from test_cli_errors import assert_clean_error
 
-from app import eventlog
-from app.eventlog import RotatingFile
-from app.logread import read_timeline
-from app.plot import PALETTE
+from app.logs import jsonlog as eventlog
+from app.logs.jsonlog import RotatingFile
+from app.logs.plot import PALETTE
+from app.logs.read import Step, read_timeline
 
 
 @pytest.fixture
@@ -237,9 +237,10 @@ def test_rotation_keeps_the_newest_files(tmp_path: Path, clips: Path, model_args
     assert seqs == list(range(seqs[0], 50)) and seqs[0] > 10  # contiguous; the oldest were dropped
     assert logged[-1]["type"] == "stop"
 
-    timeline = read_timeline(log)  # what plot and summary see: the kept files, oldest first
+    steps: list[Step] = []
+    timeline = read_timeline(log, on_step=steps.append)  # what plot and summary see: the kept files, oldest first
     assert timeline.files == files
-    assert [round(s.t, 4) for s in timeline.steps] == [s["t"] for s in of_type(logged, "step")]
+    assert [round(s.t, 4) for s in steps] == [s["t"] for s in of_type(logged, "step")]
     assert [span.label for span in timeline.spans] == ["arm wrestling"]
 
     for path in (tmp_path / "run.csv.2", tmp_path / "run.csv.1", table):
@@ -380,7 +381,7 @@ def test_bad_values(
     ("options", "fragments"),
     [
         (["--event-start", "0"], ["--event-start must be above 0 and at most 1"]),
-        (["--event-end", "0.6"], ["--event-end must be at least 0 and below --event-start (0.5)"]),
+        (["--event-end", "0.6"], ["--event-end must be at least 0 and below the event start (0.5)"]),
     ],
 )
 def test_inconsistent_values(
@@ -440,7 +441,7 @@ def test_plot_of_a_log(tmp_path: Path, clips: Path, model_args: list[str]) -> No
 
     default = run_app("plot", str(log))  # without -o: beside the log
     assert default.returncode == 0 and Image.open(tmp_path / "run.png").size == (1200, 600)
-    assert_clean_error(run_app("plot", str(log), "-o", str(log)), "would overwrite the log")
+    assert_clean_error(run_app("plot", str(log), "-o", str(log)), "is the log", "choose another file")
     assert records(log)[-1]["type"] == "stop"
 
 
@@ -452,12 +453,13 @@ def test_plot_and_summary_of_classify_json(tmp_path: Path, clips: Path, model_ar
     assert output.returncode == 0, output.stderr
     steps = tmp_path / "steps.jsonl"
     steps.write_text(output.stdout)
-    timeline = read_timeline(steps)
+    read: list[Step] = []
+    timeline = read_timeline(steps, on_step=read.append)
     assert [source for _, source in timeline.segments] == [
         str(clips / "carving_ice_172.mp4"),
         str(clips / "arm_wrestling.mp4"),
     ]
-    xs = [s.x for s in timeline.steps]
+    xs = [s.x for s in read]
     assert xs == sorted(xs) and xs[-1] == pytest.approx(4.2 + 0.2 + 9.82, abs=0.05)
     assert [s.label for s in timeline.spans] == ["stretching arm", "carving ice", "arm wrestling"]
     assert run_app("plot", str(steps), "-o", str(tmp_path / "t.png")).returncode == 0
@@ -486,10 +488,10 @@ def test_plot_refuses_what_is_not_a_log(tmp_path: Path, clips: Path, model_args:
 
 def test_write_cost_per_step(tmp_path: Path, clips: Path, model_args: list[str]) -> None:
     """Logging must stay far below the 200 ms a step has at 5 fps (measured in-process)."""
-    from app.eventlog import JsonLog
     from app.events import EventDetector
-    from app.labels import Scored
-    from app.pipeline import Result
+    from app.inference.labels import Scored
+    from app.logs.jsonlog import JsonLog
+    from app.results import Result
 
     top = [Scored(f"label {i}", 0.9 / (i + 1)) for i in range(5)]
     log = JsonLog(tmp_path / "bench.jsonl", EventDetector(), max_bytes=1_000_000, keep=1)

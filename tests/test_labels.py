@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.errors import AppError
-from app.labels import TopK, load_labels, softmax
+from app.inference.labels import TopK, load_labels, softmax
 
 LABELS = ["a", "b", "c", "d", "e", "f"]
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import cv2
 import pytest
 
-from app.pipeline import Pipeline, PipelineOptions, Result
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import Result
 from app.sources import OpenCVSource, open_source
 
 

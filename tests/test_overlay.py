@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.labels import Scored
+from app.inference.labels import Scored
 from app.overlay import (
     BAR,
     TRACK,
@@ -18,7 +18,7 @@ from app.overlay import (
     fit_size,
     model_label,
 )
-from app.pipeline import Result
+from app.results import Result
 
 SCORES = [("carving ice", 0.8), ("ice skating", 0.4), ("playing ice hockey", 0.2), ("sawing wood", 0.1)]
 SCORES += [("using remote controller (not gaming)", 0.05)]

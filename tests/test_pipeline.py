@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from conftest import PROJECT_ROOT, run_app
 
-from app.pipeline import Mailbox, Pipeline, PipelineOptions, Result
+from app.pipeline import Mailbox, Pipeline, PipelineOptions, Stage
+from app.results import Result
 from app.sources import FileSource, SourceError
-from app.video import Frame
+from app.sources.base import Frame
 
 
 def run_pipeline(pipeline: Pipeline, seconds: float | None = None) -> list[Result]:
@@ -48,6 +49,27 @@ def test_full_speed_file_loses_no_sampled_frame(clips, classifier, top_k):
     assert len(results) == 50
     assert results[-1].dropped == 0
     assert results[-1].top[0].label == "arm wrestling"
+
+
+def test_result_listeners_run_by_stage_and_once_however_attached(clips, classifier, top_k):
+    """The watchdog hears last and the log first, whatever order outputs were wired in."""
+    pipeline = Pipeline(FileSource(clips / "arm_wrestling.mp4"), classifier, top_k)
+    calls: list[str] = []
+
+    class Shared:  # like the one overlay that several outputs ask to have updated
+        def update(self, result: Result) -> None:
+            calls.append("overlay")
+
+    shared = Shared()
+    pipeline.on_result(lambda r: calls.append("watchdog"), Stage.WATCHDOG)
+    pipeline.on_result(lambda r: calls.append("console"))
+    pipeline.on_result(shared.update, Stage.OVERLAY)
+    pipeline.on_result(lambda r: calls.append("web"))
+    pipeline.on_result(shared.update, Stage.OVERLAY)
+    pipeline.on_result(lambda r: calls.append("log"), Stage.LOG)
+    results = run_pipeline(pipeline)
+    assert calls[:5] == ["log", "overlay", "console", "web", "watchdog"]
+    assert len(calls) == 5 * len(results)
 
 
 class FlakyCamera(FileSource):
@@ -140,47 +162,3 @@ def test_sigterm_mid_run_exits_zero_with_every_result_flushed(clips, a0_model, l
     records = seen + lines
     assert [r["seq"] for r in records] == list(range(len(records)))
     assert "Traceback" not in errors
-
-
-FAKES = Path(__file__).parent / "fakes"
-
-
-@pytest.mark.parametrize(
-    ("platform", "lores_format"),
-    [("VC4", "YUV420"), ("PISP", "RGB888")],
-)
-def test_pi_camera_configuration_and_colour(monkeypatch, platform, lores_format):
-    """Against the stand-in picamera2: streams, formats, rate asked for; colours come out RGB."""
-    monkeypatch.syspath_prepend(str(FAKES))
-    monkeypatch.setenv("FAKE_PICAMERA_PLATFORM", platform)
-    monkeypatch.setenv("FAKE_PICAMERA_COLOUR", "200,30,60")
-    for name in [m for m in sys.modules if m.startswith("picamera2")]:
-        monkeypatch.delitem(sys.modules, name)
-    from picamera2 import Picamera2
-
-    from app.picamera import PiCameraSource, pi_camera_available
-    from app.preprocess import Preprocessor
-
-    assert pi_camera_available()
-    source = PiCameraSource(model_size=(172, 172), camera_fps=30.0)
-    source.open()
-    camera = Picamera2.instances[-1]
-    config = camera.configuration
-    assert config["main"] == {"size": (1280, 720), "format": "XBGR8888"}
-    assert config["lores"]["format"] == lores_format
-    width, height = config["lores"]["size"]
-    assert (width, height) == (320, 180), "lores covers the model input, 16:9 like main, width aligned to 64"
-    assert config["controls"]["FrameRate"] == 30.0
-    assert config["aligned"]
-
-    frames = []
-    for frame in source.frames(lambda t: True):
-        frames.append(frame)
-        if len(frames) == 4:
-            break
-    source.close()
-    assert camera.closed
-    assert [round(f.t, 3) for f in frames] == [0.0, 0.033, 0.067, 0.1]
-    model_input = Preprocessor(172, 172)(frames[0].image, frames[0].order)
-    centre = model_input[0, 0, 86, 86] * 255
-    np.testing.assert_allclose(centre, [200, 30, 60], atol=3)

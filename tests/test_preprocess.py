@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.preprocess import Preprocessor, centre_crop
+from app.inference.preprocess import Preprocessor, centre_crop
 
 
 def test_bgr_frames_come_out_rgb():

@@ -1,10 +1,10 @@
 """The Pi camera's own preview, against the stand-in picamera2 in tests/fakes: which
-preview is asked for, where, and the overlays it is handed as results arrive."""
+preview is asked for, where, the overlays it is handed as results arrive, and what
+happens when the screen is not the app's."""
 
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,38 +12,38 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app import preview_picamera
 from app.cli import build_parser, open_classifier
+from app.display import drm
+from app.display.preview import attach_outputs, choose_preview
 from app.errors import AppError
 from app.overlay import BAR
 from app.pipeline import Pipeline, PipelineOptions
-from app.preview import attach_outputs, choose_preview
 from app.sources import FileSource, open_source
+from app.sources.picamera import PiCameraSource
 
-FAKES = Path(__file__).parent / "fakes"
 RESULTS = 4
 
 
 @pytest.fixture
-def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The stand-in picamera2, which also notes whether the camera ran when a preview started."""
-    monkeypatch.syspath_prepend(str(FAKES))
-    for name in [m for m in sys.modules if m.startswith("picamera2")]:
-        monkeypatch.delitem(sys.modules, name)
-    import picamera2
-
-    original = picamera2.Picamera2.start_preview
+def fake_picamera2(fake_picamera2: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The stand-in, also noting whether the camera ran when a preview started; no screen here."""
+    monkeypatch.setattr(drm, "screen_is_free", lambda: None)
+    original = fake_picamera2.Picamera2.start_preview
 
     def start_preview(self: Any, preview: Any = None, **kwargs: Any) -> None:
         self.started_before_preview = self.started
         original(self, preview, **kwargs)
 
-    monkeypatch.setattr(picamera2.Picamera2, "start_preview", start_preview)
-    return picamera2
+    monkeypatch.setattr(fake_picamera2.Picamera2, "start_preview", start_preview)
+    return fake_picamera2
 
 
-def run_camera(a0_model: Path, labels_path: Path, *options: str) -> Any:
-    """`run --source picam OPTIONS` in-process, stopped after a few results: the camera used."""
+def run_camera(a0_model: Path, labels_path: Path, *options: str, results: int = RESULTS) -> Any:
+    """`run --source picam OPTIONS` in-process until `results` results: the last camera used.
+
+    The run happens on a thread of its own, so a run that hangs fails the test instead of
+    hanging the suite; an AppError from the run is raised here.
+    """
     from picamera2 import Picamera2
 
     args = build_parser().parse_args(
@@ -52,55 +52,65 @@ def run_camera(a0_model: Path, labels_path: Path, *options: str) -> Any:
     classifier, top_k = open_classifier(args)
     pipeline = Pipeline(open_source(args.source), classifier, top_k, PipelineOptions(fps=args.fps))
     assert attach_outputs(pipeline, classifier.model_path.stem, args) is None, "picamera2 runs its own loop"
-    results = []
+    seen = []
 
     def collect(result: Any) -> None:
-        results.append(result)
-        if len(results) == RESULTS:
+        seen.append(result)
+        if len(seen) == results:
             pipeline.stop()
 
     pipeline.on_result(collect)
-    guard = threading.Timer(30, pipeline.stop)  # never hang the suite
-    guard.start()
-    try:
-        pipeline.run(handle_signals=False)
-    finally:
-        guard.cancel()
-    assert len(results) == RESULTS
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pipeline.run(handle_signals=False)
+        except BaseException as exc:
+            errors.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(30)
+    assert not runner.is_alive(), "the run hung"
+    if errors:
+        raise errors[0]
+    assert len(seen) == results
     return Picamera2.instances[-1]
 
 
 def assert_overlays(camera: Any, height: int, width: int) -> None:
-    assert len(camera.overlays) == RESULTS, "one new overlay per result"
+    assert 1 <= len(camera.overlays) <= RESULTS, "at most one new overlay per result"
     for overlay in camera.overlays:
         assert overlay.shape == (height, width, 4) and overlay.dtype == np.uint8, "RGBA, the size shown"
         alpha = overlay[..., 3]
         assert alpha[0, 0] == 0 and alpha[-1, -1] == 0 and (alpha > 0).mean() > 0.05, "a panel on transparency"
     assert np.all(camera.overlays[-1] == BAR, axis=-1).any(), "score bars drawn"
+    assert set(camera.overlay_threads) == {"picamera-overlay"}, "drawn and handed over off the inference thread"
 
 
 def test_desktop_gets_the_qt_gl_preview_before_the_camera_starts(fake_picamera2, monkeypatch, a0_model, labels_path):
     monkeypatch.setenv("DISPLAY", ":0")
-    monkeypatch.setattr(preview_picamera, "display_size", lambda: (1920, 1080))
+    monkeypatch.setattr(drm, "display_size", lambda: (1920, 1080))
     camera = run_camera(a0_model, labels_path)
     assert camera.previews == [("QTGL", {"width": 1280, "height": 720})]
     assert camera.started_before_preview is False, "picamera2 refuses a preview once the camera runs"
     assert_overlays(camera, 720, 1280)
 
 
-def test_console_kiosk_gets_a_fullscreen_drm_preview_and_a_full_hd_overlay(
+def test_console_kiosk_gets_a_fullscreen_drm_preview_and_an_overlay_no_larger_than_the_picture(
     fake_picamera2, monkeypatch, a0_model, labels_path
 ):
+    """A full-HD overlay would be a new 8 MB frame buffer five times a second; the preview scales it."""
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    monkeypatch.setattr(preview_picamera, "display_size", lambda: (1920, 1080))
+    monkeypatch.setattr(drm, "display_size", lambda: (1920, 1080))
     camera = run_camera(a0_model, labels_path, "--fullscreen")
     assert camera.previews == [("DRM", {"x": 0, "y": 0, "width": 1920, "height": 1080})]
-    assert_overlays(camera, 1080, 1920)
+    assert_overlays(camera, 720, 1280)
 
 
 def test_a_small_display_gets_a_window_and_overlay_that_fit(fake_picamera2, monkeypatch, a0_model, labels_path):
-    monkeypatch.setattr(preview_picamera, "display_size", lambda: (800, 480))
+    monkeypatch.setattr(drm, "display_size", lambda: (800, 480))
     camera = run_camera(a0_model, labels_path, "--preview", "drm")
     assert camera.previews == [("DRM", {"width": 800, "height": 450})]
     assert_overlays(camera, 450, 800)
@@ -110,68 +120,129 @@ def test_auto_preview_that_cannot_start_runs_headless(fake_picamera2, monkeypatc
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
 
+    original = fake_picamera2.Picamera2.start_preview
+
     def no_drm(self: Any, preview: Any = None, **kwargs: Any) -> None:
-        raise RuntimeError("Failed to reserve DRM plane")
+        if preview == fake_picamera2.Preview.DRM:
+            raise RuntimeError("Failed to reserve DRM plane")
+        original(self, preview, **kwargs)  # the null preview camera.start() runs
 
     monkeypatch.setattr(fake_picamera2.Picamera2, "start_preview", no_drm)
     with caplog.at_level(logging.WARNING):
         camera = run_camera(a0_model, labels_path)
-    assert camera.overlays == [], "no preview, no overlays, but the model ran"
+    assert camera.overlays == [] and camera.previews == [("NULL", {})], "no preview, no overlays, but the model ran"
     assert "cannot start the Pi camera's drm preview: Failed to reserve DRM plane" in caplog.text
     with pytest.raises(AppError, match="drm preview: Failed to reserve DRM plane"):
         run_camera(a0_model, labels_path, "--preview", "drm")
     assert fake_picamera2.Picamera2.instances[-1].closed, "the camera is released for a retry"
 
 
+def test_a_drm_preview_failing_on_its_first_frame_is_an_error_not_a_blank_screen(
+    fake_picamera2, monkeypatch, a0_model, labels_path
+):
+    """picamera2 reserves the plane on the first frame in its own thread: start_preview succeeds."""
+    monkeypatch.setenv("FAKE_PICAMERA_DRM", "no-plane")
+    with pytest.raises(AppError, match="drm preview failed on its first frame: Failed to reserve DRM plane"):
+        run_camera(a0_model, labels_path, "--preview", "drm")
+    assert fake_picamera2.Picamera2.instances[-1].closed
+
+
+def test_auto_falls_back_to_headless_when_the_drm_preview_dies(
+    fake_picamera2, monkeypatch, a0_model, labels_path, caplog
+):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("FAKE_PICAMERA_DRM", "no-plane")
+    with caplog.at_level(logging.WARNING):
+        camera = run_camera(a0_model, labels_path, results=2)
+    assert "drm preview failed on its first frame: Failed to reserve DRM plane" in caplog.text
+    assert "running without a preview" in caplog.text
+    assert camera.previews == [("NULL", {})], "reopened headless"
+    assert camera.camera_configuration()["display"] is None
+    assert "Traceback" not in caplog.text
+
+
 @pytest.mark.parametrize(
-    ("requested", "native", "env", "expected"),
+    ("requested", "native", "env", "screen_free", "expected"),
     [
-        ("auto", True, {"DISPLAY": ":0"}, "qt"),
-        ("auto", True, {"WAYLAND_DISPLAY": "wayland-0"}, "qt"),
-        ("auto", True, {}, "drm"),
-        ("auto", False, {"DISPLAY": ":0"}, "window"),
-        ("auto", False, {"WAYLAND_DISPLAY": "wayland-0"}, "none"),  # Tk needs X (XWayland sets DISPLAY)
-        ("auto", False, {}, "none"),
-        ("none", True, {"DISPLAY": ":0"}, "none"),
-        ("drm", True, {"DISPLAY": ":0"}, "drm"),
-        ("window", True, {"DISPLAY": ":0"}, "window"),
+        ("auto", True, {"DISPLAY": ":0"}, False, "qt"),
+        ("auto", True, {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, False, "qt"),
+        ("auto", True, {"WAYLAND_DISPLAY": "wayland-0"}, False, "none"),  # Qt would abort; the desktop owns DRM
+        ("auto", True, {}, True, "drm"),
+        ("auto", True, {}, None, "drm"),  # cannot tell: try, and fall back if it fails
+        ("auto", True, {}, False, "none"),  # a desktop owns the screen
+        ("auto", False, {"DISPLAY": ":0"}, None, "window"),
+        ("auto", False, {"WAYLAND_DISPLAY": "wayland-0"}, None, "none"),  # Tk needs X (XWayland sets DISPLAY)
+        ("auto", False, {}, None, "none"),
+        ("none", True, {"DISPLAY": ":0"}, None, "none"),
+        ("drm", True, {"DISPLAY": ":0"}, True, "drm"),
+        ("window", True, {"DISPLAY": ":0"}, None, "window"),
     ],
 )
-def test_choose_preview(requested, native, env, expected, tmp_path):
+def test_choose_preview(requested, native, env, screen_free, expected, tmp_path, monkeypatch):
+    monkeypatch.setattr(drm, "screen_is_free", lambda: screen_free)
     source = FileSource(tmp_path / "clip.mp4")
     source.native_preview = native
     assert choose_preview(requested, source, env) == expected
 
 
 @pytest.mark.parametrize(
-    ("requested", "env", "message"),
+    ("requested", "native", "env", "message"),
     [
-        ("qt", {"DISPLAY": ":0"}, "--preview qt is the Pi camera's own preview: use --preview window"),
-        ("drm", {}, "--preview drm is the Pi camera's own preview"),
-        ("window", {"WAYLAND_DISPLAY": "wayland-0"}, "--preview window needs a display, and $DISPLAY is not set"),
+        ("qt", False, {"DISPLAY": ":0"}, "--preview qt is the Pi camera's own preview, and clip.mp4 is not it"),
+        ("drm", False, {}, "--preview drm is the Pi camera's own preview"),
+        (
+            "window",
+            False,
+            {"WAYLAND_DISPLAY": "wayland-0"},
+            "--preview window needs a display, and $DISPLAY is not set",
+        ),
+        ("qt", True, {}, "--preview qt needs an X display"),
+        ("qt", True, {"WAYLAND_DISPLAY": "wayland-0"}, "--preview qt needs an X display"),
+        ("drm", True, {}, "--preview drm cannot draw: another program (a desktop?) is the screen's DRM master"),
     ],
 )
-def test_impossible_previews_are_errors(requested, env, message, tmp_path):
-    with pytest.raises(AppError, match=message.replace("$", r"\$")):
-        choose_preview(requested, FileSource(tmp_path / "clip.mp4"), env)
+def test_impossible_previews_are_errors(requested, native, env, message, tmp_path, monkeypatch):
+    monkeypatch.setattr(drm, "screen_is_free", lambda: False)
+    source = FileSource(tmp_path / "clip.mp4")
+    source.native_preview = native
+    with pytest.raises(
+        AppError, match=message.replace("$", r"\$").replace("(", r"\(").replace(")", r"\)").replace("?", r"\?")
+    ):
+        choose_preview(requested, source, env)
 
 
-def test_qt_without_a_desktop_is_an_error(fake_picamera2):
-    from app.picamera import PiCameraSource
+def test_qt_is_never_started_without_an_x_display(fake_picamera2, monkeypatch):
+    """Qt's xcb plugin would abort the whole process (the stand-in does too)."""
+    with pytest.raises(AppError, match="--preview qt needs an X display"):
+        choose_preview("qt", PiCameraSource(), {"WAYLAND_DISPLAY": "wayland-1"})
 
-    with pytest.raises(AppError, match="--preview qt needs a desktop"):
-        choose_preview("qt", PiCameraSource(), {})
+
+def fake_drm_sysfs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, connected: bool = True) -> None:
+    for name, status, modes in [
+        ("card1-HDMI-A-1", "disconnected", ""),
+        ("card1-HDMI-A-2", "connected" if connected else "disconnected", "1920x1080\n1280x720\n"),
+    ]:
+        (tmp_path / name).mkdir(exist_ok=True)
+        (tmp_path / name / "status").write_text(status + "\n")
+        (tmp_path / name / "modes").write_text(modes)
+    monkeypatch.setattr(drm, "DRM_SYSFS", tmp_path)
 
 
 def test_display_size_reads_the_connected_monitor(tmp_path, monkeypatch):
-    for name, status, modes in [
-        ("card1-HDMI-A-1", "disconnected", ""),
-        ("card1-HDMI-A-2", "connected", "1920x1080\n1280x720\n"),
-    ]:
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "status").write_text(status + "\n")
-        (tmp_path / name / "modes").write_text(modes)
-    monkeypatch.setattr(preview_picamera, "DRM_SYSFS", tmp_path)
-    assert preview_picamera.display_size() == (1920, 1080)
-    (tmp_path / "card1-HDMI-A-2" / "status").write_text("disconnected\n")
-    assert preview_picamera.display_size() is None
+    fake_drm_sysfs(tmp_path, monkeypatch)
+    assert drm.connected_output() == ("card1", (1920, 1080))
+    assert drm.display_size() == (1920, 1080)
+    fake_drm_sysfs(tmp_path, monkeypatch, connected=False)
+    assert drm.display_size() is None
+
+
+def test_screen_is_free_cannot_tell_without_a_drm_device(tmp_path, monkeypatch):
+    """The master check asks the card itself; a node that is no DRM card tells nothing."""
+    fake_drm_sysfs(tmp_path, monkeypatch)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    monkeypatch.setattr(drm, "DEV_DRI", dev)
+    assert drm.screen_is_free() is None, "no /dev/dri/card1"
+    (dev / "card1").symlink_to("/dev/null")
+    assert drm.screen_is_free() is None, "not a DRM device (ENOTTY)"

@@ -11,9 +11,9 @@ import pytest
 from conftest import run_app
 from test_cli_errors import assert_clean_error
 
+from app.display.record import Recorder
 from app.overlay import BAR, ROWS, Layout
-from app.record import Recorder
-from app.video import Frame
+from app.sources.base import Frame
 
 NO_DISPLAY = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.sampling import RateSampler
-from app.video import read_video
+from app.inference.sampling import RateSampler
+from app.sources.files import read_video
 
 
 def accepted(timestamps, fps: float = 5.0) -> list[float]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from test_pipeline import FlakyCamera
 
-from app.engine import StreamingClassifier
-from app.labels import TopK, load_labels
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK, load_labels
 from app.pipeline import Pipeline, PipelineOptions
 from app.sdnotify import attach_systemd
 

@@ -7,6 +7,7 @@ always to 127.0.0.1, even when the server listens on every address.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import io
 import json
@@ -30,17 +31,18 @@ from conftest import PROJECT_ROOT, run_app
 from PIL import Image
 from test_cli_errors import assert_clean_error
 
-from app import web_server
 from app.cli import build_parser
 from app.config import read_config
-from app.engine import StreamingClassifier
 from app.errors import AppError
-from app.labels import TopK
+from app.inference.engine import StreamingClassifier
+from app.inference.labels import TopK, load_labels
 from app.overlay import BAR
-from app.pipeline import Pipeline, PipelineOptions, Result
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import Result
 from app.sources import FileSource, Keep
-from app.video import Frame
-from app.web import TOKEN_ENV, WebView, attach_web, load_token, parse_listen
+from app.sources.base import Frame
+from app.web import server as web_server
+from app.web.view import TOKEN_ENV, WebView, attach_web, load_token, parse_listen
 
 TOKEN = "s3cret-token-for-the-tests"
 LOG_URL = re.compile(r"web view on (http://127\.0\.0\.1:\d+/)")
@@ -453,3 +455,139 @@ def test_web_options_are_config_keys(tmp_path):
     values, problems = read_config(config, build_parser().run_command)
     assert problems == []
     assert values == {"web": "0.0.0.0:8080", "web_token_file": Path("/etc/movinet/web-token"), "web_fps": 5.0}
+
+
+# ---- many slow clients -------------------------------------------------------------------
+
+
+class SlowLoris:
+    """`count` connections from 127.0.0.2 and up: half send a request line and then one header
+    line a second, half send nothing; each one the server closes is opened again at once.
+    Real sockets on loopback, driven by one thread with a selector."""
+
+    def __init__(self, port: int, count: int, addresses: int) -> None:
+        self.port = port
+        self.sources = [f"127.0.0.{2 + i % addresses}" for i in range(count)]
+        self.stop = threading.Event()
+        self.opened = 0
+        self.refused = 0  # connections refused or reset at once
+        self.rounds = 0  # passes that (re)opened every closed connection
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> SlowLoris:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self._thread.join(timeout=10)
+
+    def _connect(self, number: int) -> socket.socket | None:
+        client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        client.bind((self.sources[number], 0))
+        client.settimeout(2)
+        try:
+            client.connect(("127.0.0.1", self.port))
+            if number % 2:
+                client.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        except OSError:
+            self.refused += 1
+            client.close()
+            return None
+        client.setblocking(False)
+        self.opened += 1
+        return client
+
+    def _run(self) -> None:
+        import selectors
+
+        selector = selectors.DefaultSelector()
+        clients: dict[int, socket.socket] = {}
+        next_line = time.monotonic() + 1
+        while not self.stop.is_set():
+            for number in range(len(self.sources)):
+                if number not in clients and (client := self._connect(number)) is not None:
+                    clients[number] = client
+                    selector.register(client, selectors.EVENT_READ, number)
+            self.rounds += 1
+            for key, _ in selector.select(0.1):  # the server closed (or answered) one: open it again
+                selector.unregister(key.fileobj)
+                key.fileobj.close()  # type: ignore[union-attr]
+                del clients[key.data]
+            if time.monotonic() >= next_line:
+                next_line += 1
+                for number, client in clients.items():
+                    if number % 2:
+                        with contextlib.suppress(OSError):
+                            client.send(b"X-Trickle: %d\r\n" % number)
+        for client in clients.values():
+            client.close()
+        selector.close()
+
+
+def timed_get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, float]:
+    """Status and seconds taken; status 0 if the connection was refused or dropped."""
+    started = time.perf_counter()
+    try:
+        status = get(port, path, headers)[0]
+    except (OSError, http.client.HTTPException):
+        status = 0
+    return status, time.perf_counter() - started
+
+
+def test_slow_and_idle_connections_lock_out_neither_a_token_holder_nor_healthz(clips, classifier, top_k, capsys):
+    """200 connections from other addresses that trickle headers or idle, renewed as the server drops
+    them: every request of a token holder and every /healthz is answered, within 2 s; the model's rate
+    and /healthz latency, against none."""
+    source = FileSource(clips / "carving_ice_360.mp4", loop=True)  # as fast as the model goes
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with web_app(source, classifier, top_k, env={TOKEN_ENV: TOKEN}) as (view, _, results):
+        port = view.server.port
+        wait_for(lambda: len(results) > 20, 10)
+
+        def probe(seconds: float) -> tuple[float, list[tuple[int, float]]]:
+            """Model steps/s over `seconds` while asking for /healthz and /api/status every 0.25 s."""
+            answers, before, ends = [], len(results), time.monotonic() + seconds
+            while time.monotonic() < ends:
+                answers += [timed_get(port, "/healthz", auth), timed_get(port, "/api/status", auth)]
+                time.sleep(0.25)
+            return (len(results) - before) / seconds, answers
+
+        quiet_rate, quiet = probe(3)
+        with SlowLoris(port, count=200, addresses=50) as attack:
+            wait_for(lambda: attack.rounds, 30)
+            attacked_rate, attacked = probe(8)  # longer than the server's head deadline: a wave is dropped
+            opened = attack.opened
+    median = lambda answers: sorted(seconds for _, seconds in answers)[len(answers) // 2] * 1000  # noqa: E731
+    with capsys.disabled():
+        print(
+            f"\nsteps/s {quiet_rate:.0f} alone, {attacked_rate:.0f} under 200 slow connections "
+            f"(ratio {attacked_rate / quiet_rate:.2f}); /healthz and /api/status median "
+            f"{median(quiet):.1f} ms alone, {median(attacked):.1f} ms attacked (max "
+            f"{max(s for _, s in attacked) * 1000:.0f} ms); the attack opened {opened} connections"
+        )
+    assert all(status == 200 for status, _ in quiet + attacked), f"refused or dropped: {attacked}"
+    assert max(seconds for _, seconds in attacked) < 2.0
+    assert opened > 200, "the server dropped slow heads at its deadline and the attack renewed them"
+    assert attacked_rate / quiet_rate > 0.5
+
+
+def test_a_very_long_label_does_not_widen_the_page(clips, a0_model, labels_path, tmp_path):
+    """A 5000-character label (a user's label file) is cut with an ellipsis: the page stays 1280 px wide."""
+    labels = load_labels(labels_path, 600)
+    long_label = "carving ice " + "very " * 1000  # 5012 characters, no place to break
+    labels[labels.index("carving ice")] = long_label.replace(" ", "_")
+    source = FileSource(clips / "carving_ice_172.mp4", realtime=True, loop=True)
+    classifier = StreamingClassifier(a0_model, threads=2)
+    with web_app(source, classifier, TopK(labels, k=5)) as (view, _, results):
+        wait_for(lambda: len(results) > 10, 15)
+        with Chromium(tmp_path / "profile") as browser:
+            browser.navigate(view.url)
+            shown = "[...document.querySelectorAll('#top li:not([hidden]) .label')].map(e => e.textContent)"
+            wait_for(lambda: (browser.evaluate(shown) or [""])[0].startswith("carving_ice"), 20)
+            page_width = browser.evaluate("document.documentElement.scrollWidth")
+            label_box = browser.evaluate("document.querySelector('#top .label').getBoundingClientRect().right")
+            video_width = browser.evaluate("document.getElementById('video').getBoundingClientRect().width")
+    assert page_width <= 1280, f"the page is {page_width} px wide"
+    assert label_box <= 1280
+    assert video_width > 500, "the video keeps its place beside the panel"

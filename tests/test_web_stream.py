@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from app.labels import Scored
+from app.inference.labels import Scored
 from app.overlay import BAR, LiveOverlay
-from app.pipeline import Result
-from app.video import Frame
-from app.web_stream import JpegStream, encode_jpeg
+from app.results import Result
+from app.sources.base import Frame
+from app.web.stream import JpegStream, encode_jpeg
 
 
 def result(label: str = "carving ice", score: float = 0.9) -> Result:

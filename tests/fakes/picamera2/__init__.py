@@ -1,132 +1,697 @@
-"""A stand-in for picamera2, the one piece of hardware this machine lacks.
+"""A stand-in for picamera2 (raspberrypi/picamera2), the one piece of hardware this machine lacks.
 
-It records what the app asks for (stream sizes, formats, controls, previews, overlays)
-and hands out frames of one known colour in the format that was configured, the way
-the real library lays them out in memory:
+It is written from picamera2's and libcamera's own source, so that code which works
+against it has a fair chance on a Pi. Each part names what it mirrors
+(file: function). What it keeps of the real thing:
 
-* "YUV420" lores: I420 planes stacked, (height * 3 / 2, width) uint8;
-* "RGB888": B, G, R bytes per pixel (picamera2 names formats after little-endian words).
+* Enumeration (picamera2.py: Picamera2.global_camera_info, Picamera2.__init__): libcamera
+  lists USB webcams too (their Id contains "/usb"), sorted to the back; `Picamera2(n)`
+  indexes that list first, so with no camera it raises a bare IndexError.
+* Opening (picamera2.py: Picamera2.__init__, _open_camera; libcamera camera.cpp:
+  Camera::acquire): a camera held by another process or by an unclosed Picamera2 in this
+  one fails with RuntimeError("Camera __init__ sequence did not complete.") whose
+  __cause__ is "Failed to acquire camera: Device or resource busy". A successful open
+  registers close() with atexit, which keeps the object (and the camera) alive.
+* Configurations (picamera2.py: create_video_configuration, align_stream,
+  check_camera_config, configure_, _update_camera_config; libcamera
+  pipeline/rpi/common/pipeline_base.cpp: RPiCameraConfiguration::validateColorSpaces):
+  video defaults (XBGR8888 1280x720 main, YUV420 lores, 6 buffers, 30 fps frame
+  durations), Rec709 for a main stream of at least 1280x720 and Smpte170m below, one
+  colour space shared by all streams (the first stream's), "lores stream must be YUV"
+  on a Pi 4 (VC4), "lores stream dimensions may not exceed main stream", and after
+  configure() the size, format, stride and colour space the camera chose written back
+  into the configuration (configure() copies only the top level, like the real one).
+  FAKE_PICAMERA_ADJUST="lores=WxH" makes the camera adjust a stream, as libcamera's
+  validate() may (e.g. pisp.cpp: PiSPCameraData::platformValidate's minimum sizes);
+  picamera2 then only logs "Camera configuration has been adjusted!".
+* Memory layout (request.py: Helpers._make_array_shared, CompletedRequest.make_array):
+  "RGB888" is B,G,R bytes, "XBGR8888" is R,G,B,X bytes, "YUV420" is (height*3/2, stride)
+  with the stride's padding kept (RGB arrays have theirs sliced off). Strides are
+  aligned as picamera2.py: align_stream says the hardware does (32 bytes on VC4, 64 on
+  PiSP, YUV420's chroma rows aligned too, so its luma stride twice that).
+* Colour (libcamera color_space.cpp presets): YUV420 is encoded with the configured
+  colour space's matrix and range (Rec601/Rec709, limited/full); RGB streams are the
+  scene's RGB.
+* The event loop and jobs (picamera2.py: dispatch_functions, process_requests,
+  capture_request, wait, cancel_all_and_flush, stop, close; job.py: Job; previews/
+  null_preview.py): a thread per started preview hands completed requests to queued jobs
+  strictly in order; capture_request() without `wait` blocks until a frame completes,
+  with `wait=SECONDS` it raises concurrent.futures.TimeoutError, and a cancelled job
+  raises CancelledError. stop() from another thread is itself a job behind the others.
+  Buffers (configure_'s buffer_count, _max_queue_len; CompletedRequest.acquire/release;
+  previews hold the frame shown): a frame needs a free buffer, so a request held by the
+  app stalls the camera once the preview and the queue hold the rest.
+* Stalls (libcamera pipeline_base.cpp: CameraData::cameraTimeout): the frontend times
+  out and the outstanding requests come back cancelled, which picamera2.py:
+  CameraManager.handle_request drops; no frame arrives again from that Picamera2.
+  FAKE_PICAMERA_STALL_AFTER=N stalls the first camera opened after N frames (a wobbly
+  cable: the next Picamera2 works); tests may also set `camera.fake_stalled = True`.
+* Previews (previews/drm_preview.py: DrmPreview.render_drm, set_overlay;
+  previews/qt_previews.py, q_gl_picamera2.py): the DRM plane is reserved on the first
+  frame in the event-loop thread, so FAKE_PICAMERA_DRM=no-plane raises "Failed to
+  reserve DRM plane" there and kills the loop (start_preview succeeds); DRM overlays
+  before the first frame raise "Overlays not supported on this device". Qt GL needs an X
+  display: without $DISPLAY Qt's xcb plugin aborts the whole process, as here.
 
-Tests set FAKE_PICAMERA_COLOUR (R,G,B) and FAKE_PICAMERA_PLATFORM (VC4 or PISP), and can
-read back `Picamera2.instances` for what was configured.
+Tests set FAKE_PICAMERA_COLOUR (R,G,B; FAKE_PICAMERA_SCENE=halves puts the colour on
+the left half and its complement on the right), FAKE_PICAMERA_PLATFORM (VC4 or PISP),
+FAKE_PICAMERA_CAMERAS (comma list of "imx708" and "usb"; empty for none),
+FAKE_PICAMERA_BUSY=1 (another process holds the camera), FAKE_PICAMERA_FAIL
+(configure or start) and FAKE_PICAMERA_IMPORT=abi (the import fails as a numpy ABI
+mismatch does), and read `Picamera2.instances` back.
 """
 
 from __future__ import annotations
 
 import os
+
+if os.environ.get("FAKE_PICAMERA_IMPORT") == "abi":
+    # picamera2/__init__.py imports request.py, which imports simplejpeg: built against
+    # another numpy, its import fails like this (numpy 1 vs 2 also gives AttributeError
+    # "_ARRAY_API not found"), not with an ImportError.
+    raise ValueError(
+        "numpy.dtype size changed, may indicate binary incompatibility. Expected 96 from C header, got 88 from PyObject"
+    )
+
+import atexit
+import sys
+import threading
 import time
+from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as TimeoutError
+from enum import Enum
 from typing import Any, ClassVar
 
 import numpy as np
+from libcamera import ColorSpace
+
+from .platform import Platform, get_platform
+
+__all__ = ["CancelledError", "Picamera2", "Platform", "Preview", "TimeoutError", "get_platform"]
+
+_ACQUIRED: set[int] = set()  # cameras this process holds (libcamera Camera::acquire)
+_CAMERAS = {
+    "imx708": {"Model": "imx708", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a"},
+    "usb": {
+        "Model": "UVC Camera (046d:0825)",
+        "Location": 2,
+        "Id": "/base/scb/pcie@7d500000/pci@0,0/usb@1-1.2:1.0-046d:0825",
+    },
+}
+_RGB_FORMATS = {"RGB888": 3, "BGR888": 3, "XBGR8888": 4, "XRGB8888": 4}
+_YUV_FORMATS = ("YUV420", "YVU420", "NV12", "NV21", "YUYV")
 
 
-def _colour() -> tuple[int, int, int]:
-    r, g, b = (int(v) for v in os.environ.get("FAKE_PICAMERA_COLOUR", "255,0,0").split(","))
-    return r, g, b
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(f"FAKE_PICAMERA_{name}", default)
 
 
-def _i420(width: int, height: int, rgb: tuple[int, int, int]) -> np.ndarray:
-    r, g, b = rgb
-    # BT.601 full-range-free (studio swing) as libcamera's default YUV420 encodes.
-    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
-    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
-    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
-    frame = np.empty((height * 3 // 2, width), np.uint8)
-    frame[:height] = round(y)
-    chroma = frame[height:].reshape(-1)
-    quarter = (width // 2) * (height // 2)
-    chroma[:quarter] = round(u)
-    chroma[quarter:] = round(v)
-    return frame
+def _camera_list() -> list[dict[str, Any]]:
+    names = [n for n in _env("CAMERAS", "imx708").split(",") if n]
+    return [dict(_CAMERAS[name], Num=num) for num, name in enumerate(names)]
 
 
-class Preview:
+def _scene(width: int, height: int) -> np.ndarray:
+    """What the sensor sees, as RGB: one colour, or that colour left and its complement right."""
+    rgb = np.array([int(v) for v in _env("COLOUR", "255,0,0").split(",")], np.uint8)
+    scene = np.empty((height, width, 3), np.uint8)
+    scene[:] = rgb
+    if _env("SCENE") == "halves":
+        scene[:, width // 2 :] = 255 - rgb
+    return scene
+
+
+def _encode_yuv420(scene: np.ndarray, stride: int, colour_space: ColorSpace) -> np.ndarray:
+    """I420 planes with `stride` bytes a luma row (chroma half that), padding left as zeros."""
+    height, width = scene.shape[:2]
+    kr, kb = (0.2126, 0.0722) if colour_space.ycbcrEncoding == ColorSpace.YcbcrEncoding.Rec709 else (0.299, 0.114)
+    rgb = scene.astype(np.float64) / 255
+    y = kr * rgb[..., 0] + (1 - kr - kb) * rgb[..., 1] + kb * rgb[..., 2]
+    cb = (rgb[..., 2] - y) / (2 * (1 - kb))
+    cr = (rgb[..., 0] - y) / (2 * (1 - kr))
+    if colour_space.range == ColorSpace.Range.Full:
+        y, cb, cr = 255 * y, 128 + 255 * cb, 128 + 255 * cr
+    else:
+        y, cb, cr = 16 + 219 * y, 128 + 224 * cb, 128 + 224 * cr
+
+    def subsample(plane: np.ndarray) -> np.ndarray:
+        return plane.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
+
+    buffer = np.zeros(stride * height * 3 // 2, np.uint8)
+    luma = buffer[: stride * height].reshape(height, stride)
+    luma[:, :width] = np.clip(np.round(y), 0, 255)
+    half = stride // 2
+    for index, plane in enumerate((cb, cr)):
+        start = stride * height + index * half * (height // 2)
+        rows = buffer[start : start + half * (height // 2)].reshape(height // 2, half)
+        rows[:, : width // 2] = np.clip(np.round(subsample(plane)), 0, 255)
+    return buffer.reshape(height * 3 // 2, stride)
+
+
+def _stride(fmt: str, width: int) -> int:
+    """Bytes a row, aligned as picamera2.py: align_stream says the ISP aligns planes."""
+    align = 32 if get_platform() == Platform.VC4 else 64
+    if fmt in ("YUV420", "YVU420"):
+        return 2 * (-(-(width // 2) // align) * align)
+    return -(-(width * _RGB_FORMATS.get(fmt, 2)) // align) * align
+
+
+class Preview(Enum):
+    """picamera2.py: Preview (the enum members' values are the preview classes there)."""
+
     NULL = "NULL"
     DRM = "DRM"
     QT = "QT"
     QTGL = "QTGL"
 
 
-class _Request:
-    def __init__(self, camera: Picamera2) -> None:
-        self._camera = camera
-        self.released = False
+class Job:
+    """job.py: Job. A list of functions run by the event loop, with a Future for the result."""
 
-    def make_array(self, name: str) -> np.ndarray:
-        stream = self._camera.configuration[name]
-        width, height = stream["size"]
-        fmt = stream["format"]
-        rgb = _colour()
-        if fmt == "YUV420":
-            return _i420(width, height, rgb)
-        if fmt in ("RGB888", "XBGR8888"):
-            channels = 3 if fmt == "RGB888" else 4
-            frame = np.zeros((height, width, channels), np.uint8)
-            frame[..., 0], frame[..., 1], frame[..., 2] = rgb[2], rgb[1], rgb[0]
-            return frame
-        raise ValueError(f"fake picamera2 cannot make {fmt}")
+    def __init__(self, functions: list[Any]) -> None:
+        self._functions = list(functions)
+        self._future: Future = Future()
+        self._future.set_running_or_notify_cancel()
+        self._result: Any = None
 
-    def get_metadata(self) -> dict[str, Any]:
-        return {"SensorTimestamp": self._camera.sensor_ns}
+    def execute(self) -> bool:
+        try:
+            while self._functions:
+                done, result = self._functions[0]()
+                if not done:
+                    break
+                self._functions.pop(0)
+            if not self._functions:
+                self._result = result
+        except Exception as exc:
+            self._future.set_exception(exc)
+            self._functions = []
+        return not self._functions
+
+    def signal(self) -> None:
+        if not self._future.done():
+            self._future.set_result(self._result)
+
+    def get_result(self, timeout: float | None = None) -> Any:
+        return self._future.result(timeout=timeout)
+
+    def cancel(self) -> None:
+        self._future.set_exception(CancelledError())
+
+
+class CompletedRequest:
+    """request.py: CompletedRequest. Reference counted; the last release recycles the buffer."""
+
+    def __init__(self, camera: Picamera2, sensor_ns: int) -> None:
+        self.camera = camera
+        self.ref_count = 1
+        self.stop_count = camera.stop_count
+        self.config = camera.camera_config.copy()
+        self.sensor_ns = sensor_ns
+
+    def acquire(self) -> None:
+        with self.camera.request_lock:
+            if self.ref_count == 0:
+                raise RuntimeError("CompletedRequest: acquiring lock with ref_count 0")
+            self.ref_count += 1
 
     def release(self) -> None:
-        self.released = True
+        with self.camera.request_lock:
+            self.ref_count -= 1
+            if self.ref_count < 0:
+                raise RuntimeError("CompletedRequest: lock now has negative ref_count")
+            if self.ref_count == 0:
+                self.camera.app_requests.discard(self)
+                if self.camera.started and self.stop_count == self.camera.stop_count:
+                    self.camera.free_buffers += 1  # queued back to libcamera
+
+    def get_metadata(self) -> dict[str, Any]:
+        return {"SensorTimestamp": self.sensor_ns}
+
+    def make_array(self, name: str) -> np.ndarray:
+        """request.py: Helpers.make_array. A copy; YUV420 keeps the stride's padding."""
+        if self.ref_count == 0:
+            raise RuntimeError("fake picamera2: make_array on a released request")
+        config = self.config.get(name)
+        if config is None:
+            raise RuntimeError(f"Stream {name!r} is not defined")
+        fmt, (width, height), stride = config["format"], config["size"], config["stride"]
+        scene = _scene(width, height)
+        if fmt in ("YUV420", "YVU420"):
+            return _encode_yuv420(scene, stride, self.config["colour_space"])
+        if fmt == "RGB888":
+            return np.ascontiguousarray(scene[..., ::-1])
+        if fmt == "XBGR8888":
+            return np.concatenate([scene, np.full((height, width, 1), 255, np.uint8)], axis=2)
+        raise RuntimeError("Format " + fmt + " not supported")
+
+
+class _Preview:
+    """previews/null_preview.py, drm_preview.py, qt_previews.py: a thread running the event loop."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.current: CompletedRequest | None = None  # the frame on screen (DRM, Qt hold it)
+        self.plane_reserved = False
+        self._abort = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def start(self, camera: Picamera2) -> None:
+        camera.attach_preview(self)
+        self.thread = threading.Thread(target=camera._event_loop, args=(self._abort,), daemon=True)
+        self.thread.start()
+
+    def render_request(self, request: CompletedRequest) -> None:
+        if self.kind == "DRM" and not self.plane_reserved:
+            if _env("DRM") == "no-plane":  # drm_preview.py: render_drm, on the first frame
+                raise RuntimeError("Failed to reserve DRM plane")
+            self.plane_reserved = True
+        if self.kind == "NULL":
+            return
+        if self.current is not None:
+            self.current.release()
+        self.current = request
+        if request.config["buffer_count"] > 1:
+            request.acquire()
+        else:
+            self.current = None
+
+    def set_overlay(self, overlay: np.ndarray | None) -> None:
+        if self.kind == "DRM" and not self.plane_reserved:
+            raise RuntimeError("Overlays not supported on this device")
+
+    def stop(self, camera: Picamera2) -> None:
+        self._abort.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join()
+        if self.current is not None:
+            self.current.release()
+            self.current = None
+        camera.detach_preview()
 
 
 class Picamera2:
     instances: ClassVar[list[Picamera2]] = []
+    _stalls_left: ClassVar[int] = 1  # FAKE_PICAMERA_STALL_AFTER applies to the first camera only
 
     @staticmethod
     def global_camera_info() -> list[dict[str, Any]]:
-        return [{"Model": "imx708", "Num": 0}]
+        """picamera2.py: global_camera_info. USB cameras sorted to the back."""
+        return sorted(_camera_list(), key=lambda cam: ("/usb" not in cam["Id"], cam["Id"]), reverse=True)
 
     def __init__(self, camera_num: int = 0) -> None:
-        self.camera_num = camera_num
-        self.configuration: dict[str, Any] = {}
+        self.is_open = False
+        self._preview: _Preview | None = None
+        self._event_loop_running = False
+        info = self.global_camera_info()[camera_num]  # IndexError with no camera, as picamera2.py: __init__
+        self.camera_idx = info["Num"]
+        self.info = info
+        try:
+            self._open_camera()
+        except Exception as exc:
+            raise RuntimeError("Camera __init__ sequence did not complete.") from exc
+        atexit.register(self.close)  # picamera2.py: __init__ (this keeps an unclosed camera held)
+        self.lock = threading.Lock()  # protects the job list and completed_requests
+        self.request_lock = threading.Lock()
+        self._wake = threading.Event()
+        self.camera_config: dict[str, Any] = {}
+        self.configure_count = 0
+        self.stop_count = 0
         self.started = False
         self.closed = False
-        self.previews: list[Any] = []
-        self.overlays: list[np.ndarray] = []
+        self._job_list: list[Job] = []
+        self.completed_requests: list[CompletedRequest] = []
+        self.app_requests: set[CompletedRequest] = set()  # handed out by capture_request, unreleased
+        self.free_buffers = 0
+        self.frames = 0
         self.sensor_ns = 1_000_000_000
+        self.fake_stalled = False
+        self._stall_after: int | None = None
+        if _env("STALL_AFTER") and Picamera2._stalls_left:
+            Picamera2._stalls_left -= 1
+            self._stall_after = int(_env("STALL_AFTER"))
+        self.previews: list[tuple[str, dict[str, Any]]] = []
+        self.overlays: list[np.ndarray] = []
+        self.overlay_threads: list[str] = []
+        self.max_app_requests = 0  # most requests the app held at once
         Picamera2.instances.append(self)
 
-    def create_video_configuration(self, main=None, lores=None, controls=None, buffer_count=6, **kwargs):
+    def _open_camera(self) -> None:
+        """picamera2.py: _open_camera -> libcamera Camera::acquire (camera.cpp)."""
+        if _env("BUSY") == "1":
+            print("ERROR Camera camera.cpp:1022 Pipeline handler in use by another process", file=sys.stderr)
+        if _env("BUSY") == "1" or self.camera_idx in _ACQUIRED:
+            raise RuntimeError("Failed to acquire camera: Device or resource busy")
+        _ACQUIRED.add(self.camera_idx)
+        self.is_open = True
+
+    @property
+    def camera_properties(self) -> dict[str, Any]:
+        properties = {"Model": self.info["Model"], "Location": self.info["Location"]}
+        if "/usb" not in self.info["Id"]:
+            properties["ColorFilterArrangement"] = 0  # how _is_rpi_camera tells a Pi camera
+        return properties
+
+    def _is_rpi_camera(self) -> bool:
+        return "ColorFilterArrangement" in self.camera_properties
+
+    # -- configuration ------------------------------------------------------------------
+    @staticmethod
+    def _stream(defaults: dict[str, Any], updates: dict[str, Any] | None) -> dict[str, Any] | None:
+        """picamera2.py: _make_initial_stream_config."""
+        if updates is None:
+            return None
+        for key, value in updates.items():
+            if key not in ("format", "size", "stride", "preserve_ar"):
+                raise ValueError(
+                    f"Bad key {key!r}: valid stream configuration keys are ('format', 'size', 'stride', 'preserve_ar')"
+                )
+            defaults[key] = value
+        return defaults
+
+    def create_video_configuration(
+        self,
+        main: dict[str, Any] | None = None,
+        lores: dict[str, Any] | None = None,
+        raw: dict[str, Any] | None = {},  # noqa: B006  picamera2's own default: a raw stream
+        transform: Any = None,
+        colour_space: ColorSpace | None = None,
+        buffer_count: int = 6,
+        controls: dict[str, Any] | None = None,
+        display: str | None = "main",
+        encode: str | None = "main",
+        queue: bool = True,
+        sensor: dict[str, Any] | None = {},  # noqa: B006
+        use_case: str = "video",
+    ) -> dict[str, Any]:
+        """picamera2.py: create_video_configuration."""
+        if not self.is_open:
+            raise RuntimeError("Camera not opened")
+        if not self._is_rpi_camera():
+            raw = sensor = None
+        main_cfg = self._stream({"format": "XBGR8888", "size": (1280, 720), "preserve_ar": True}, main or {})
+        assert main_cfg is not None
+        self.align_stream(main_cfg, optimal=False)
+        lores_cfg = self._stream({"format": "YUV420", "size": main_cfg["size"], "preserve_ar": False}, lores)
+        if lores_cfg is not None:
+            self.align_stream(lores_cfg, optimal=False)
+        raw_cfg = self._stream({"format": "SBGGR10_CSI2P", "size": main_cfg["size"]}, raw)
+        if colour_space is None:
+            small = main_cfg["size"][0] < 1280 or main_cfg["size"][1] < 720
+            colour_space = ColorSpace.Smpte170m() if small else ColorSpace.Rec709()
+        all_controls = dict(controls or {})
+        if self._is_rpi_camera():
+            all_controls = {"NoiseReductionMode": 1, "FrameDurationLimits": (33333, 33333)} | all_controls
+        for name in (display, encode):
+            if name is not None and {"main": main_cfg, "lores": lores_cfg}.get(name) is None:
+                raise RuntimeError(f"Display stream {name} was not defined")
         return {
-            "main": dict(main or {}),
-            "lores": dict(lores or {}),
-            "controls": dict(controls or {}),
+            "use_case": use_case,
+            "transform": transform,
+            "colour_space": colour_space,
             "buffer_count": buffer_count,
-            **kwargs,
+            "queue": queue,
+            "main": main_cfg,
+            "lores": lores_cfg,
+            "raw": raw_cfg,
+            "controls": all_controls,
+            "sensor": sensor,
+            "display": display,
+            "encode": encode,
         }
 
-    def align_configuration(self, config: dict[str, Any]) -> None:
-        config["aligned"] = True
+    @staticmethod
+    def align_stream(stream_config: dict[str, Any], optimal: bool = True) -> None:
+        """picamera2.py: align_stream."""
+        if optimal:
+            align = 32 if get_platform() == Platform.VC4 else 64
+            if stream_config["format"] in ("YUV420", "YVU420"):
+                align *= 2
+            elif stream_config["format"] in ("XBGR8888", "XRGB8888"):
+                align //= 2
+        else:
+            align = 2
+        width, height = stream_config["size"]
+        stream_config["size"] = (width - width % align, height - height % 2)
 
-    def configure(self, config: dict[str, Any]) -> None:
-        self.configuration = config
+    @staticmethod
+    def align_configuration(config: dict[str, Any], optimal: bool = True) -> None:
+        Picamera2.align_stream(config["main"], optimal=optimal)
+        if config.get("lores") is not None:
+            Picamera2.align_stream(config["lores"], optimal=optimal)
 
-    def start(self, *args: Any, **kwargs: Any) -> None:
-        self.started = True
+    def _check_stream(self, stream: Any, name: str) -> None:
+        """picamera2.py: check_stream_config."""
+        if type(stream) is not dict:
+            raise RuntimeError(name + " stream should be a dictionary")
+        fmt, size = stream.get("format"), stream.get("size")
+        if fmt not in _RGB_FORMATS and fmt not in _YUV_FORMATS and not (name == "raw" and fmt):
+            raise RuntimeError(f"Bad format {fmt} in stream {name}")
+        if type(size) is not tuple or len(size) != 2:
+            raise RuntimeError("size in " + name + " stream should be (width, height)")
+        if size[0] % 2 or size[1] % 2:
+            raise RuntimeError("width and height should be even")
+
+    def check_camera_config(self, config: dict[str, Any]) -> None:
+        """picamera2.py: check_camera_config."""
+        for name in ("colour_space", "transform", "main", "lores", "raw"):
+            if name not in config:
+                raise RuntimeError(f"{name!r} key expected in camera configuration")
+        if not isinstance(config["colour_space"], ColorSpace):
+            raise RuntimeError("Colour space has incorrect type")
+        self._check_stream(config["main"], "main")
+        if config["lores"] is not None:
+            self._check_stream(config["lores"], "lores")
+            main_w, main_h = config["main"]["size"]
+            lores_w, lores_h = config["lores"]["size"]
+            if lores_w > main_w or lores_h > main_h:
+                raise RuntimeError("lores stream dimensions may not exceed main stream")
+            if get_platform() == Platform.VC4 and config["lores"]["format"] not in _YUV_FORMATS:
+                raise RuntimeError("lores stream must be YUV")
+        if config["raw"] is not None:
+            self._check_stream(config["raw"], "raw")
+
+    def configure(self, camera_config: dict[str, Any]) -> None:
+        """picamera2.py: configure_. Checks, lets the camera adjust, and writes back what it chose."""
+        if self.started:
+            raise RuntimeError("Camera must be stopped before configuring")
+        config = camera_config.copy()  # the top level only: stream dicts are updated in place
+        if not self._is_rpi_camera():
+            config["raw"] = None
+        self.camera_config = {}
+        self.check_camera_config(config)
+        # pipeline_base.cpp: validateColorSpaces: the first stream's valid colour space for all.
+        shared = config["colour_space"]
+        if shared not in (ColorSpace.Sycc(), ColorSpace.Smpte170m(), ColorSpace.Rec709()):
+            shared = ColorSpace.Sycc()
+        config["colour_space"] = shared
+        adjust = dict(item.split("=") for item in _env("ADJUST").split(";") if item)
+        for name in ("main", "lores"):
+            stream = config[name]
+            if stream is None:
+                continue
+            if name in adjust:
+                stream["size"] = tuple(int(v) for v in adjust[name].split("x"))
+            stream["stride"] = _stride(stream["format"], stream["size"][0])
+            rows = stream["size"][1] * 3 // 2 if stream["format"] in ("YUV420", "YVU420") else stream["size"][1]
+            stream["framesize"] = stream["stride"] * rows
+        if _env("FAIL") == "configure":
+            raise RuntimeError(f"Configuration failed: {config}")
+        self._max_queue_len = 1 if config["queue"] and config["buffer_count"] > 1 else 0
+        self.camera_config = config
+        self.controls = dict(config["controls"])
+        self.configure_count += 1
+
+    def camera_configuration(self) -> dict[str, Any]:
+        return self.camera_config
+
+    def stream_configuration(self, name: str = "main") -> dict[str, Any]:
+        return self.camera_config[name]
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        """For tests: what configure() settled on."""
+        return self.camera_config
+
+    def _frame_interval(self) -> float:
+        """controls.py: FrameRate is FrameDurationLimits in microseconds; the later key wins."""
+        interval = 1 / 30
+        for name, value in self.controls.items():
+            if name == "FrameRate":
+                interval = 1 / float(value)
+            elif name == "FrameDurationLimits":
+                interval = value[1] / 1e6
+        return interval
+
+    # -- running ------------------------------------------------------------------------
+    def attach_preview(self, preview: _Preview) -> None:
+        if self._preview:
+            raise RuntimeError("Preview is already running")
+        self._preview = preview
+        self._event_loop_running = True
+
+    def detach_preview(self) -> None:
+        self._preview = None
+        self._event_loop_running = False
 
     def start_preview(self, preview: Any = None, **kwargs: Any) -> None:
-        self.previews.append((preview, kwargs))
-
-    def set_overlay(self, overlay: np.ndarray | None) -> None:
-        self.overlays.append(None if overlay is None else np.array(overlay))
-
-    def capture_request(self) -> _Request:
-        if not self.started or self.closed:
-            raise RuntimeError("camera not running")
-        fps = self.configuration.get("controls", {}).get("FrameRate", 30.0)
-        time.sleep(1.0 / fps)
-        self.sensor_ns += int(1e9 / fps)
-        return _Request(self)
-
-    def stop(self) -> None:
-        self.started = False
+        """picamera2.py: start_preview. Nothing is reserved on screen until the first frame."""
+        if self._event_loop_running:
+            raise RuntimeError("An event loop is already running")
+        kind = "NULL" if preview in (None, False) else Preview(getattr(preview, "value", preview)).value
+        if kind in ("QT", "QTGL") and not os.environ.get("DISPLAY"):
+            # Qt's xcb platform plugin (picamera2/__init__.py forces it on Wayland sessions).
+            print("qt.qpa.xcb: could not connect to display", file=sys.stderr, flush=True)
+            os.abort()
+        self.previews.append((kind, kwargs))
+        _Preview(kind).start(self)
 
     def stop_preview(self) -> None:
-        self.previews.append(("stopped", {}))
+        if self._preview is None:
+            raise RuntimeError("No preview specified.")
+        self._preview.stop(self)
+
+    def start(self, config: Any = None, show_preview: Any = False) -> None:
+        """picamera2.py: start -> start_preview(NULL) if no loop runs, then start_."""
+        if not self.camera_config:
+            raise RuntimeError("Camera has not been configured")
+        if show_preview is not None and not self._event_loop_running:
+            self.start_preview(show_preview)
+        if _env("FAIL") == "start":
+            raise RuntimeError("Failed to start camera: Input/output error")
+        if self.started:
+            return
+        self.free_buffers = self.camera_config["buffer_count"]
+        self.started = True
+
+    def _event_loop(self, abort: threading.Event) -> None:
+        """null_preview.py: thread_func + process_requests, one frame per frame interval."""
+        next_frame = time.monotonic()
+        while not abort.is_set():
+            self._wake.wait(max(0.0, next_frame - time.monotonic()))
+            self._wake.clear()
+            if abort.is_set():
+                return
+            request = None
+            if time.monotonic() >= next_frame:
+                next_frame += self._frame_interval()
+                request = self._complete_frame()
+            self._process_requests(request)
+
+    def _complete_frame(self) -> CompletedRequest | None:
+        if not self.started:
+            return None
+        if self._stall_after is not None and self.frames >= self._stall_after:
+            self.fake_stalled = True
+        if self.fake_stalled:
+            # cameraTimeout(): the queued requests come back cancelled and are dropped.
+            self.free_buffers = 0
+            return None
+        with self.request_lock:
+            if self.free_buffers == 0:
+                return None  # every buffer is held: libcamera has nothing to fill
+            self.free_buffers -= 1
+        self.sensor_ns += int(self._frame_interval() * 1e9)
+        self.frames += 1
+        return CompletedRequest(self, self.sensor_ns)
+
+    def _process_requests(self, request: CompletedRequest | None) -> None:
+        """picamera2.py: process_requests."""
+        with self.lock:
+            if request is not None:
+                request.acquire()
+                self.completed_requests.append(request)
+                request.acquire()  # the display's use
+            finished = []
+            while self._job_list:
+                if self._job_list[0].execute():
+                    finished.append(self._job_list.pop(0))
+                else:
+                    break
+            if request is not None:
+                request.release()
+            while len(self.completed_requests) > self._max_queue_len:
+                self.completed_requests.pop(0).release()
+        if request is not None:
+            try:
+                if self._preview is not None and request.stop_count == self.stop_count:
+                    self._preview.render_request(request)
+            finally:
+                request.release()
+        for job in finished:
+            job.signal()
+
+    def dispatch_functions(
+        self, functions: list[Any], wait: Any, signal_function: Any = None, immediate: bool = False
+    ) -> Any:
+        """picamera2.py: dispatch_functions. Jobs run in the order they were queued."""
+        if wait is None:
+            wait = signal_function is None
+        timeout = None if wait is True else wait
+        with self.lock:
+            only_job = not self._job_list
+            job = Job(functions)
+            self._job_list.append(job)
+            if only_job and (self.completed_requests or immediate):
+                self._wake.set()
+        return job.get_result(timeout=timeout) if wait else job
+
+    def _capture_request_(self) -> tuple[bool, Any]:
+        if not self.completed_requests:
+            return False, None
+        request = self.completed_requests.pop(0)
+        self.app_requests.add(request)
+        self.max_app_requests = max(self.max_app_requests, len(self.app_requests))
+        return True, request
+
+    def capture_request(self, wait: Any = None, signal_function: Any = None, flush: Any = None) -> Any:
+        """picamera2.py: capture_request: blocks for a frame unless `wait` bounds it."""
+        return self.dispatch_functions([self._capture_request_], wait, signal_function)
+
+    def wait(self, job: Job, timeout: float | None = None) -> Any:
+        return job.get_result(timeout=timeout)
+
+    def cancel_all_and_flush(self) -> None:
+        """picamera2.py: cancel_all_and_flush."""
+        with self.lock:
+            for job in self._job_list:
+                job.cancel()
+            self._job_list = []
+
+    def stop_(self, request: Any = None) -> tuple[bool, None]:
+        if self.started:
+            self.stop_count += 1
+            self.started = False
+            while self.completed_requests:
+                self.completed_requests.pop(0).release()
+        return True, None
+
+    def stop(self) -> None:
+        """picamera2.py: stop. With a loop running, a job queued behind the others."""
+        if not self.started:
+            return
+        if self._preview is not None and self._event_loop_running:
+            self.dispatch_functions([self.stop_], wait=True, immediate=True)
+        else:
+            self.stop_()
+
+    def set_overlay(self, overlay: np.ndarray | None) -> None:
+        if self._preview is None:
+            raise RuntimeError("No preview specified.")
+        if overlay is not None and (overlay.ndim != 3 or overlay.shape[2] != 4):
+            raise RuntimeError("Overlay must be a 4-channel image")
+        self._preview.set_overlay(overlay)
+        self.overlays.append(None if overlay is None else np.array(overlay))
+        self.overlay_threads.append(threading.current_thread().name)
 
     def close(self) -> None:
+        """picamera2.py: close: the preview first (joining its thread), then stop, release."""
+        atexit.unregister(self.close)
+        if self._preview:
+            self.stop_preview()
+        if not self.is_open:
+            return
+        self.stop()
+        _ACQUIRED.discard(self.camera_idx)
+        self.is_open = False
         self.closed = True

@@ -1,0 +1,1 @@
+"""Outputs to a screen or a file: the previews (Tk window, Pi camera), recording and snapshots."""

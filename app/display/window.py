@@ -1,0 +1,117 @@
+"""A desktop window showing the source's frames with the overlay: Tkinter, on the main thread.
+
+Tkinter is in Python's standard library and on Raspberry Pi OS Desktop already
+(python3-tk), so the window costs no download, and it needs no OpenCV GUI (the app uses
+the headless OpenCV build). Frames arrive on the capture thread and only replace the
+newest one; the Tk loop shows the newest frame when there is one, so a slow display
+never holds the pipeline up. Frames go to Tk as binary PPM, which Tk 8.6 reads natively
+(no Pillow-Tk bridge, which is a separate package on Debian).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from app.errors import AppError
+from app.overlay import LiveOverlay, Size, annotate, fit_size
+from app.sources.base import Frame
+
+if TYPE_CHECKING:
+    from app.pipeline import Pipeline
+
+log = logging.getLogger("app.preview")
+
+WINDOW_BOX = (960, 720)  # a new window fits the picture into this, scaled up or down
+REFRESH_MS = 10  # how often the Tk loop looks for a new frame
+TICK_S = 0.1  # how often it runs the pipeline's watchdog
+
+
+class PreviewWindow:
+    """Opened on the main thread at once, so a missing display fails before the model runs."""
+
+    def __init__(self, overlay: LiveOverlay, title: str, fullscreen: bool = False) -> None:
+        try:
+            import tkinter
+        except ImportError:
+            raise AppError("the window preview needs Tkinter: sudo apt install python3-tk") from None
+        try:
+            self.root = tkinter.Tk(className="movinet")
+        except tkinter.TclError as exc:
+            raise AppError(f"cannot open a window on display {os.environ.get('DISPLAY', '(unset)')}: {exc}") from None
+        self.overlay = overlay
+        self.root.title(title)
+        self.root.configure(background="black")
+        self.canvas = tkinter.Canvas(self.root, background="black", highlightthickness=0, width=960, height=540)
+        self.canvas.pack(fill="both", expand=True)
+        self.photo = tkinter.PhotoImage(master=self.root)
+        self.item = self.canvas.create_image(0, 0, image=self.photo, anchor="center")
+        if fullscreen:
+            # -fullscreen asks the window manager; the geometry also covers a bare X server.
+            self.root.geometry(f"{self.root.winfo_screenwidth()}x{self.root.winfo_screenheight()}+0+0")
+            self.root.attributes("-fullscreen", True)
+            self.canvas.configure(cursor="none")
+        self._latest: Frame | None = None  # written by the capture thread, read by Tk
+        self._shown: tuple[int, int, Size] | None = None  # (frame index, overlay version, size)
+        self._sized = fullscreen
+        self._error: BaseException | None = None
+
+    def on_frame(self, frame: Frame) -> None:
+        """Pipeline frame listener (capture thread): keep only the newest frame."""
+        self._latest = frame
+
+    def main_loop(self, pipeline: Pipeline) -> None:
+        """Pipeline main loop: Tk's event loop until the pipeline stops or the user quits."""
+        self.root.protocol("WM_DELETE_WINDOW", pipeline.stop)
+        for key in ("<KeyPress-q>", "<KeyPress-Q>", "<Escape>"):
+            self.root.bind(key, lambda event: pipeline.stop())
+        self.root.report_callback_exception = self._callback_failed
+        self.root.focus_force()  # a kiosk has nobody to click the window first
+        last_tick = time.monotonic()
+
+        def refresh() -> None:
+            nonlocal last_tick
+            if pipeline.stop_event.is_set():
+                self.root.quit()
+                return
+            if time.monotonic() - last_tick >= TICK_S:
+                pipeline.tick()
+                last_tick = time.monotonic()
+            self._show_newest()
+            self.root.after(REFRESH_MS, refresh)
+
+        self.root.after(0, refresh)
+        try:
+            self.root.mainloop()
+        finally:
+            self.root.destroy()
+        if self._error is not None:
+            raise self._error
+
+    def _callback_failed(self, kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        """An error inside a Tk callback: stop and re-raise it after the loop, not print it."""
+        self._error = error
+        self.root.quit()
+
+    def _show_newest(self) -> None:
+        frame = self._latest
+        if frame is None:
+            return
+        height, width = frame.image.shape[:2]
+        if not self._sized:  # the first frame tells the picture's shape
+            self._sized = True
+            window_w, window_h = fit_size((width, height), WINDOW_BOX)
+            self.canvas.configure(width=window_w, height=window_h)
+            self.root.update_idletasks()
+        area = (max(1, self.canvas.winfo_width()), max(1, self.canvas.winfo_height()))
+        size = fit_size((width, height), area)
+        shown = (frame.index, self.overlay.version, size)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        image = annotate(frame.image, frame.order, self.overlay, size, out_order="RGB")
+        self.photo.configure(data=b"P6 %d %d 255\n" % size + image.tobytes(), format="PPM")
+        self.canvas.coords(self.item, area[0] // 2, area[1] // 2)

@@ -1,0 +1,1 @@
+"""The model: runtimes, the streaming engine, frame preprocessing, sampling and labels."""

@@ -1,0 +1,98 @@
+"""Label maps, softmax and top-k with allow/deny lists and a score threshold."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import AppError, permission_denied
+
+
+@dataclass(frozen=True)
+class Scored:
+    label: str
+    score: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"label": self.label, "score": round(self.score, 6)}
+
+
+def load_labels(path: str | os.PathLike, num_classes: int | None = None) -> list[str]:
+    """One class name a line, in logit order; checked against the model's class count."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AppError(f"label file not found: {path}") from None
+    except PermissionError:
+        raise permission_denied(path) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AppError(f"cannot read label file {path}: {exc}") from None
+    labels = [line.strip() for line in text.splitlines()]
+    while labels and not labels[-1]:
+        labels.pop()
+    if not labels:
+        raise AppError(f"label file {path} is empty")
+    if num_classes is not None and len(labels) != num_classes:
+        raise AppError(
+            f"label file {path} has {len(labels)} labels but the model has {num_classes} classes: "
+            "pass the label map that belongs to this model with --labels"
+        )
+    return labels
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities from logits; shifting by the max keeps exp() from overflowing."""
+    shifted = np.asarray(logits, dtype=np.float64) - np.max(logits)
+    exp = np.exp(shifted)
+    return exp / exp.sum()
+
+
+class TopK:
+    """Picks the k best labels from logits, honouring allow/deny lists and a threshold.
+
+    Probabilities are always over all classes, so a score means the same with or
+    without a filter; the lists only decide which labels may be reported.
+    """
+
+    def __init__(
+        self,
+        labels: list[str],
+        k: int = 5,
+        allow: Iterable[str] = (),
+        deny: Iterable[str] = (),
+        threshold: float = 0.0,
+    ) -> None:
+        if k < 1:
+            raise AppError(f"top-k must be at least 1, got {k}")
+        if not 0.0 <= threshold <= 1.0:
+            raise AppError(f"threshold must be between 0 and 1, got {threshold}")
+        index = {label: i for i, label in enumerate(labels)}
+        allow, deny = list(allow), list(deny)
+        unknown = [name for name in allow + deny if name not in index]
+        if unknown:
+            raise AppError(f"unknown label(s) in allow/deny list: {', '.join(repr(u) for u in unknown)}")
+        mask = np.zeros(len(labels), bool) if allow else np.ones(len(labels), bool)
+        mask[[index[name] for name in allow]] = True
+        mask[[index[name] for name in deny]] = False
+        self.labels = labels
+        self.k = k
+        self.threshold = threshold
+        self._candidates = np.flatnonzero(mask)
+
+    def __call__(self, logits: np.ndarray) -> list[Scored]:
+        probabilities = softmax(logits)[self._candidates]
+        k = min(self.k, probabilities.size)
+        if k == 0:
+            return []
+        best = np.argpartition(-probabilities, k - 1)[:k]
+        best = best[np.argsort(-probabilities[best], kind="stable")]
+        return [
+            Scored(self.labels[self._candidates[i]], float(probabilities[i]))
+            for i in best
+            if probabilities[i] >= self.threshold
+        ]

@@ -1,0 +1,386 @@
+"""The only module that imports a TFLite runtime.
+
+Two ways to run a stream model, both threading every output state into the next step:
+
+* LiteRT (`ai-edge-litert`) `CompiledModel`: two banks of state `TensorBuffer`s, one read
+  and one written each step, swapped afterwards, so no state byte is copied in Python.
+* The classic `Interpreter` (tflite-runtime, `tensorflow.lite`, or LiteRT without
+  `CompiledModel`): tensor indices resolved once, states copied output-to-input tensor
+  with one `np.copyto` each.
+
+`--runtime auto` picks LiteRT when it is installed (measured far faster than
+tflite-runtime 2.14), else tflite-runtime, else TensorFlow's bundled interpreter.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.errors import AppError, check_readable
+
+RUNTIMES = ("auto", "litert", "tflite")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One signature input or output: what the model expects or returns."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    scale: float = 0.0  # 0.0: not quantized
+    zero_point: int = 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
+
+    def zeros(self) -> np.ndarray:
+        """The stream's initial value: real zero, which is the zero point if quantized."""
+        fill = self.zero_point if self.quantized else 0
+        return np.full(self.shape, fill, dtype=self.dtype)
+
+
+class StreamRunner(ABC):
+    """Runs one stream: each step feeds an image and the previous step's states."""
+
+    @abstractmethod
+    def step(self, image: np.ndarray) -> np.ndarray:
+        """Run one frame (already in the model's dtype and shape); return raw logits."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Zero every state so the next step starts a new stream."""
+
+    @abstractmethod
+    def states(self) -> dict[str, np.ndarray]:
+        """Copies of the states the next step will read (for tests and debugging)."""
+
+    @abstractmethod
+    def invoke_only(self) -> None:
+        """One bare model invocation with no input or state handling (the bench baseline)."""
+
+
+@dataclass
+class LoadedModel:
+    """A model opened by one runtime, inspected but not yet streaming."""
+
+    path: Path
+    runtime: str  # "litert" or "tflite"
+    threads: int
+    inputs: dict[str, TensorSpec]
+    outputs: dict[str, TensorSpec]
+    _opener: Any  # callable(image, logits, state_pairs) -> StreamRunner
+
+    def open_stream(self, image: str, logits: str, state_pairs: dict[str, str]) -> StreamRunner:
+        """Start a stream; `state_pairs` maps each state input name to its output name."""
+        return self._opener(image, logits, state_pairs)
+
+
+def default_threads() -> int:
+    """All cores up to four: a Pi has four, and more threads stop helping this model."""
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def load_model(path: str | os.PathLike, runtime: str = "auto", threads: int | None = None) -> LoadedModel:
+    """Open a TFLite file with the chosen runtime; a clear AppError for anything wrong."""
+    path = Path(path)
+    if runtime not in RUNTIMES:
+        raise AppError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
+    if threads is None:
+        threads = default_threads()
+    if threads < 1:
+        raise AppError(f"threads must be at least 1, got {threads}")
+    check_readable(path)
+    if not path.is_file():
+        raise AppError(f"model not found: {path} (run ./setup.sh or `python -m app models fetch`)")
+    chosen = _resolve_runtime(runtime)
+    interpreter_class = _interpreter_class(chosen)
+    with _native_stderr_to_message() as native:
+        try:
+            interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            inputs, outputs, signature = _inspect(interpreter)
+        except (ValueError, RuntimeError) as exc:
+            detail = native.last_line() or str(exc).splitlines()[0]
+            raise AppError(f"{path} is not a usable TFLite model: {detail}") from None
+    if chosen == "litert" and _compiled_model_available():
+        del interpreter  # only needed to inspect; CompiledModel runs the model
+
+        def opener(image: str, logits: str, pairs: dict[str, str]) -> StreamRunner:
+            # LiteRT logs its accelerator registry to stderr while compiling and binding.
+            with _native_stderr_to_message() as native:
+                try:
+                    return _CompiledModelStream(path, threads, signature, inputs, outputs, image, logits, pairs)
+                except RuntimeError as exc:
+                    raise AppError(f"LiteRT could not compile {path}: {native.last_line() or exc}") from None
+    else:
+        spare = [interpreter]  # the inspected interpreter serves the first stream
+
+        def opener(image: str, logits: str, pairs: dict[str, str]) -> StreamRunner:
+            # An interpreter holds one set of state tensors: each stream needs its own.
+            if spare:
+                own = spare.pop()
+            else:
+                with _native_stderr_to_message():
+                    own = interpreter_class(model_path=str(path), num_threads=threads)
+                    own.allocate_tensors()
+            return _InterpreterStream(own, signature, inputs, image, logits, pairs)
+
+    return LoadedModel(path, chosen, threads, inputs, outputs, opener)
+
+
+def available_runtimes() -> list[str]:
+    """The concrete runtimes importable here, fastest first."""
+    found = []
+    for name in ("litert", "tflite"):
+        try:
+            _interpreter_class(name)
+        except AppError:
+            continue
+        found.append(name)
+    return found
+
+
+def _resolve_runtime(runtime: str) -> str:
+    if runtime != "auto":
+        _interpreter_class(runtime)  # raises a clear error if it is not installed
+        return runtime
+    for name in ("litert", "tflite"):
+        with contextlib.suppress(AppError):
+            _interpreter_class(name)
+            return name
+    raise AppError("no TFLite runtime installed: pip install ai-edge-litert (or tflite-runtime)")
+
+
+def _interpreter_class(runtime: str) -> Any:
+    if runtime == "litert":
+        try:
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:
+            raise AppError("runtime 'litert' is not installed: pip install ai-edge-litert") from None
+        return Interpreter
+    try:
+        from tflite_runtime.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tensorflow.lite import Interpreter  # type: ignore[no-redef]
+        except ImportError:
+            raise AppError("runtime 'tflite' is not installed: pip install tflite-runtime") from None
+    return Interpreter
+
+
+def _compiled_model_available() -> bool:
+    try:
+        from ai_edge_litert import compiled_model  # noqa: F401
+    except ImportError:  # ai-edge-litert 1.x has only the Interpreter
+        return False
+    return True
+
+
+def _inspect(interpreter: Any) -> tuple[dict[str, TensorSpec], dict[str, TensorSpec], str]:
+    signatures = interpreter.get_signature_list()
+    if not signatures:
+        raise ValueError("the model has no signature (MoViNet-Stream exports have one)")
+    key = "serving_default" if "serving_default" in signatures else next(iter(signatures))
+    interpreter.allocate_tensors()  # tflite-runtime needs it before tensors can be set
+    runner = interpreter.get_signature_runner(key)
+    inputs = {name: _spec(name, d) for name, d in runner.get_input_details().items()}
+    outputs = {name: _spec(name, d) for name, d in runner.get_output_details().items()}
+    return inputs, outputs, key
+
+
+def _spec(name: str, details: dict[str, Any]) -> TensorSpec:
+    scale, zero_point = details.get("quantization", (0.0, 0))
+    return TensorSpec(
+        name=name,
+        shape=tuple(int(d) for d in details["shape"]),
+        dtype=np.dtype(details["dtype"]),
+        scale=float(scale),
+        zero_point=int(zero_point),
+    )
+
+
+class _InterpreterStream(StreamRunner):
+    def __init__(
+        self,
+        interpreter: Any,
+        signature: str,
+        inputs: dict[str, TensorSpec],
+        image: str,
+        logits: str,
+        pairs: dict[str, str],
+    ) -> None:
+        # Indices come from a signature runner, which must then be dropped: while it
+        # exists it holds the interpreter and invoke() refuses to run.
+        runner = interpreter.get_signature_runner(signature)
+        in_index = {n: d["index"] for n, d in runner.get_input_details().items()}
+        out_index = {n: d["index"] for n, d in runner.get_output_details().items()}
+        del runner
+        self._interpreter = interpreter
+        self._image_index = in_index[image]
+        self._logits_index = out_index[logits]
+        self._state_specs = {name: inputs[name] for name in pairs}
+        self._state_index = {name: in_index[name] for name in pairs}
+        # Holding tensor() accessors is allowed; holding the arrays they return is not.
+        self._copies = [(interpreter.tensor(in_index[i]), interpreter.tensor(out_index[o])) for i, o in pairs.items()]
+        self.reset()
+
+    def step(self, image: np.ndarray) -> np.ndarray:
+        interpreter = self._interpreter
+        interpreter.set_tensor(self._image_index, image)
+        interpreter.invoke()
+        logits = interpreter.get_tensor(self._logits_index)
+        for state_in, state_out in self._copies:
+            np.copyto(state_in(), state_out())
+        return logits
+
+    def reset(self) -> None:
+        for name, spec in self._state_specs.items():
+            self._interpreter.set_tensor(self._state_index[name], spec.zeros())
+
+    def states(self) -> dict[str, np.ndarray]:
+        return {name: self._interpreter.get_tensor(index) for name, index in self._state_index.items()}
+
+    def invoke_only(self) -> None:
+        self._interpreter.invoke()
+
+
+class _CompiledModelStream(StreamRunner):
+    def __init__(
+        self,
+        path: Path,
+        threads: int,
+        signature: str,
+        inputs: dict[str, TensorSpec],
+        outputs: dict[str, TensorSpec],
+        image: str,
+        logits: str,
+        pairs: dict[str, str],
+    ) -> None:
+        from ai_edge_litert.compiled_model import CompiledModel
+        from ai_edge_litert.cpu_options import CpuOptions
+        from ai_edge_litert.hardware_accelerator import HardwareAccelerator
+        from ai_edge_litert.options import Options
+
+        options = Options(hardware_accelerators=HardwareAccelerator.CPU, cpu_options=CpuOptions(num_threads=threads))
+        self._model = CompiledModel.from_file(str(path), environment=_litert_environment(), options=options)
+        self._signature = self._model.get_signature_index(signature)
+        names = self._model.get_signature_list()[signature]
+        in_buffers = dict(zip(names["inputs"], self._model.create_input_buffers(self._signature), strict=True))
+        out_buffers = dict(zip(names["outputs"], self._model.create_output_buffers(self._signature), strict=True))
+        self._image = in_buffers[image]
+        self._logits = out_buffers[logits]
+        self._logits_spec = outputs[logits]
+        self._logits_size = int(np.prod(self._logits_spec.shape))
+        self._state_specs = {name: inputs[name] for name in pairs}
+        # Two banks of state buffers: a step reads one and writes the other, then they swap
+        # roles. Passing one step's outputs straight in as the next step's inputs means no
+        # state is ever copied (about 2.7 MB per frame on A0).
+        bank_a = {i: in_buffers[i] for i in pairs}
+        bank_b = {i: out_buffers[o] for i, o in pairs.items()}
+
+        def arguments(read: dict, write: dict) -> tuple[list, list]:
+            ins = [self._image if n == image else read[n] for n in names["inputs"]]
+            reverse = {o: i for i, o in pairs.items()}
+            outs = [self._logits if n == logits else write[reverse[n]] for n in names["outputs"]]
+            return ins, outs
+
+        self._banks = (bank_a, bank_b)
+        self._runs = (arguments(bank_a, bank_b), arguments(bank_b, bank_a))
+        self._parity = 0
+        self.reset()
+
+    def step(self, image: np.ndarray) -> np.ndarray:
+        self._image.write(image)
+        ins, outs = self._runs[self._parity]
+        self._model.run_by_index(self._signature, ins, outs)
+        self._parity ^= 1
+        spec = self._logits_spec
+        return self._logits.read(self._logits_size, spec.dtype).reshape(spec.shape)
+
+    def reset(self) -> None:
+        for name, buffer in self._banks[self._parity].items():
+            buffer.write(self._state_specs[name].zeros())
+
+    def states(self) -> dict[str, np.ndarray]:
+        bank = self._banks[self._parity]
+        return {
+            name: bank[name].read(int(np.prod(spec.shape)), spec.dtype).reshape(spec.shape)
+            for name, spec in self._state_specs.items()
+        }
+
+    def invoke_only(self) -> None:
+        ins, outs = self._runs[self._parity]
+        self._model.run_by_index(self._signature, ins, outs)
+
+
+_environment: Any = None
+
+
+def _litert_environment() -> Any:
+    """One LiteRT environment per process, pointed at an empty plugin directory.
+
+    By default LiteRT tries to load every NPU vendor's compiler plugin it ships, which
+    fails noisily on a Pi or a PC; an empty directory makes it use the CPU directly.
+    """
+    global _environment
+    if _environment is None:
+        from ai_edge_litert.environment import Environment
+
+        no_plugins = tempfile.mkdtemp(prefix="movinet-no-plugins-")
+        atexit.register(shutil.rmtree, no_plugins, True)
+        _environment = Environment.create(compiler_plugin_path=no_plugins, dispatch_library_path=no_plugins)
+        # LiteRT logs at INFO level to the process's stderr when it tears the
+        # environment down; by then our own output is complete.
+        atexit.register(_silence_native_stderr)
+    return _environment
+
+
+def _silence_native_stderr() -> None:
+    sys.stderr.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+
+
+class _CapturedStderr:
+    def __init__(self, sink: Any) -> None:
+        self._sink = sink
+
+    def last_line(self) -> str:
+        """The most telling native message so far: the last ERROR line, else the last line."""
+        text = os.pread(self._sink.fileno(), 1 << 16, 0).decode("utf-8", "replace")
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        errors = [line for line in lines if line.startswith("ERROR")]
+        return (errors or lines or [""])[-1]
+
+
+@contextlib.contextmanager
+def _native_stderr_to_message() -> Iterator[_CapturedStderr]:
+    """Capture what the C++ runtime writes to fd 2 while loading a model.
+
+    The runtimes log INFO lines (delegate creation, accelerator registry) straight to
+    the process's stderr; users should see a clean terminal, and on failure the one
+    native line that explains it.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield _CapturedStderr(sink)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)

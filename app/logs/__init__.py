@@ -1,0 +1,1 @@
+"""Headless logs: options, JSON lines and CSV writers, and reading them back (plot, summary)."""

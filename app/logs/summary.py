@@ -1,0 +1,64 @@
+"""`python -m app summary LOG`: the action events of a log as a table."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+from app.logs.options import add_event_arguments, given_detector
+from app.logs.read import read_timeline
+
+
+def add_summary_command(commands: argparse._SubParsersAction) -> None:
+    summary = commands.add_parser("summary", help="list the action events of a --log (or --json output) as a table")
+    summary.add_argument(
+        "log", metavar="LOG", help="a `run --log` file (its rotated files are read too) or --json output"
+    )
+    add_event_arguments(summary, defaults=False)
+    summary.set_defaults(handler=run_summary)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    timeline = read_timeline(args.log, given_detector(args))  # the steps are read, not kept
+    rows = [["action", "start", "end", "duration", "peak", "started at", "source"]]
+    for span in timeline.spans:
+        rows.append(
+            [
+                span.label,
+                clock(span.start),
+                clock(span.end) + ("+" if span.open else ""),
+                clock(span.duration) + ("+" if span.open else ""),
+                f"{span.peak:.2f}",
+                datetime.fromtimestamp(span.start_wall).strftime("%Y-%m-%d %H:%M:%S") if span.start_wall else "-",
+                span.source,
+            ]
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    right = {1, 2, 3, 4}  # numbers line up on the right
+    for row in rows:
+        cells = [
+            cell.rjust(w) if i in right else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
+    total = sum(span.duration for span in timeline.spans)
+    notes = [f"{len(timeline.spans)} event(s), {clock(total)} in all"]
+    still_open = sum(span.open for span in timeline.spans)
+    if still_open:
+        notes.append(
+            f"{still_open} still going when the log ends (+: until its last record; the app was killed or still runs)"
+        )
+    if timeline.lost:
+        notes.append(f"{timeline.lost} record(s) lost while the disk was full")
+    if timeline.skipped:
+        notes.append(f"{timeline.skipped} unreadable line(s) skipped")
+    print("; ".join(notes))
+    return 0
+
+
+def clock(seconds: float) -> str:
+    """Stream time: 3.2s, 12:05.4 or 2:01:05."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+    return f"{int(seconds // 3600)}:{int(seconds % 3600 // 60):02d}:{int(seconds % 60):02d}"

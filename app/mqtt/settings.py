@@ -1,0 +1,152 @@
+"""Where and how to reach the MQTT broker: the URL, credentials, TLS, client id and topics.
+
+`broker_url` is the argparse type of `--mqtt`, so `config check` names a bad URL with
+its key and line. The password never comes from the command line or the URL, where any
+user could read it in `ps`: it comes from a file (--mqtt-password-file) or from
+MOVINET_MQTT_PASSWORD, as the web view's token does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from app.errors import AppError, OptionError
+
+SCHEMES = {"mqtt": 1883, "mqtts": 8883}
+USER_ENV = "MOVINET_MQTT_USER"
+PASSWORD_ENV = "MOVINET_MQTT_PASSWORD"
+# MQTT topic levels: no wildcards, no empty level (a leading or doubled slash).
+TOPIC_PATTERN = re.compile(r"[^/#+\x00]+(/[^/#+\x00]+)*")
+CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
+@dataclass(frozen=True)
+class BrokerUrl:
+    scheme: str
+    host: str
+    port: int
+    user: str | None
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "mqtts"
+
+    def __str__(self) -> str:  # never shows a password: there is none in here
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+
+def broker_url(text: str) -> BrokerUrl:
+    """`mqtt://host[:port]`, `mqtts://user@host:8883`; argparse.ArgumentTypeError if bad."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number or out of range
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    if parts.scheme not in SCHEMES:
+        raise argparse.ArgumentTypeError(f"{text!r}: use mqtt://HOST[:PORT] or mqtts://HOST[:PORT] (TLS)")
+    if not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r}: no broker host")
+    if parts.password is not None:
+        raise argparse.ArgumentTypeError(
+            f"put the password in --mqtt-password-file or ${PASSWORD_ENV}, not in the URL (`ps` shows it)"
+        )
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(f"{text!r}: a broker URL has no path; topics are set by --mqtt-prefix")
+    user = unquote(parts.username) if parts.username else None
+    return BrokerUrl(parts.scheme, parts.hostname, port or SCHEMES[parts.scheme], user)
+
+
+def topic_prefix(text: str) -> str:
+    text = text.strip()
+    if not TOPIC_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: topic levels separated by '/', none empty, no '+' or '#'")
+    return text
+
+
+def client_id(text: str) -> str:
+    if not CLIENT_ID_PATTERN.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r}: 1 to 64 letters, digits, '.', '_' or '-'")
+    return text
+
+
+def existing_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {path}")
+    return path
+
+
+def hostname() -> str:
+    """This machine's short name, as topics and ids use it (e.g. `kitchen-pi`)."""
+    name = socket.gethostname().split(".")[0].lower()
+    return re.sub(r"[^a-z0-9_-]+", "-", name).strip("-") or "pi"
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    url: BrokerUrl
+    user: str | None
+    password: str | None
+    ca_file: Path | None  # None: the system's CA certificates (mqtts only)
+    client_id: str
+    prefix: str
+    discovery_prefix: str | None  # None: no Home Assistant discovery
+    status_interval: float
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        if not self.url.tls:
+            return None
+        try:
+            return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+        except (OSError, ssl.SSLError) as exc:
+            raise OptionError("mqtt_ca_file", f"{self.ca_file}: not a PEM CA certificate ({exc})") from None
+
+
+def read_password(path: Path | None, env: Mapping[str, str]) -> str | None:
+    if path is None:
+        return env.get(PASSWORD_ENV) or None
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise OptionError("mqtt_password_file", f"{path}: cannot read: {reason}") from None
+
+
+def mqtt_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> MqttSettings | None:
+    """The MQTT options checked together (None without --mqtt); AppError names a bad one.
+
+    Also `config check`'s check (with the environment of the service, unknown here: {}).
+    """
+    url: BrokerUrl | None = args.mqtt
+    if url is None:
+        return None
+    if args.mqtt_ca_file is not None and not url.tls:
+        tls_url = BrokerUrl("mqtts", url.host, url.port if url.port != SCHEMES["mqtt"] else SCHEMES["mqtts"], None)
+        raise OptionError("mqtt", f"{url} is not TLS, yet a CA file is given", str(tls_url))
+    user = args.mqtt_user or url.user or env.get(USER_ENV) or None
+    password = read_password(args.mqtt_password_file, env)
+    if password is not None and user is None:
+        raise AppError(f"an MQTT password needs a user: --mqtt-user, mqtt://USER@HOST or ${USER_ENV}")
+    name = hostname()
+    discovery = args.mqtt_discovery_prefix
+    settings = MqttSettings(
+        url=url,
+        user=user,
+        password=password,
+        ca_file=args.mqtt_ca_file,
+        client_id=args.mqtt_client_id or f"movinet-{name}",
+        prefix=args.mqtt_prefix or f"movinet/{name}",
+        discovery_prefix=None if discovery == "off" else discovery,
+        status_interval=args.mqtt_status_interval,
+    )
+    settings.tls_context()  # a CA file that is not one fails here, not at the first connection
+    return settings

@@ -1,0 +1,139 @@
+"""Hostile and damaged media: decompression bombs, huge frames, truncated files, file:// URLs.
+
+The files are made here from the shared clips (byte-level edits) or written by Pillow;
+no video is committed.
+"""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PROJECT_ROOT, run_app
+from PIL import Image
+
+LIMIT_MESSAGE = "over the limit of 16.8 (--max-megapixels)"
+
+
+def bomb_gif(path: Path) -> Path:
+    """A few dozen bytes declaring a 65535x65535 picture (4.3 gigapixels)."""
+    screen = struct.pack("<HHBBB", 65535, 65535, 0x80, 0, 0) + b"\0\0\0\xff\xff\xff"
+    image = b"," + struct.pack("<HHHHB", 0, 0, 65535, 65535, 0) + b"\x02\x02\x44\x01\x00"
+    path.write_bytes(b"GIF89a" + screen + image + b";")
+    return path
+
+
+@pytest.fixture(scope="module")
+def big_gif(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real 12000x12000 GIF (144 megapixels, 100 KB): decoding it took 1.7-2.3 GB."""
+    path = tmp_path_factory.mktemp("media") / "big.gif"
+    Image.new("P", (12000, 12000)).save(path)
+    return path
+
+
+def mp4_cut_in_half(clip: Path, out: Path) -> Path:
+    data = clip.read_bytes()
+    assert data.index(b"moov") < data.index(b"mdat"), "needs a clip with its index (moov) first"
+    out.write_bytes(data[: len(data) // 2])
+    return out
+
+
+def mp4_with_timescale_0(clip: Path, out: Path) -> Path:
+    """The video track's media header says 0 time units per second."""
+    data = bytearray(clip.read_bytes())
+    header = data.index(b"mdhd")  # the first track: video in these clips
+    data[header + 16 : header + 20] = b"\0\0\0\0"  # version, flags, two dates, then the timescale
+    out.write_bytes(bytes(data))
+    return out
+
+
+def model_args(a0_model: Path, labels_path: Path) -> list[str]:
+    return ["--model", str(a0_model), "--labels", str(labels_path)]
+
+
+def assert_one_line_error(done: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert all(fragment in lines[0] for fragment in fragments), lines[0]
+
+
+@pytest.mark.parametrize("command", ["classify", "run"])
+def test_a_decompression_bomb_is_one_line(command, tmp_path, a0_model, labels_path):
+    bomb = bomb_gif(tmp_path / "bomb.gif")
+    assert bomb.stat().st_size < 100
+    args = [str(bomb)] if command == "classify" else ["--source", str(bomb), "--preview", "none", "--quiet"]
+    done = run_app(command, *args, *model_args(a0_model, labels_path))
+    assert_one_line_error(done, str(bomb), "65535x65535", LIMIT_MESSAGE)
+
+
+def test_a_huge_gif_is_refused_before_it_is_decoded(big_gif, a0_model, labels_path):
+    """Peak memory of the whole process stays that of the model, not of 144 megapixels."""
+    code = (
+        "import resource, sys\n"
+        "from app.cli import main\n"
+        f"code = main(['classify', {str(big_gif)!r}, *{model_args(a0_model, labels_path)!r}])\n"
+        "print('peak_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    error, peak = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and "12000x12000" in error and LIMIT_MESSAGE in error, done.stderr
+    assert int(peak.split()[1]) < 500_000, peak  # was 1.7-2.3 GB
+
+
+def test_the_limit_is_an_option_and_a_config_key(tmp_path, clips, a0_model, labels_path):
+    gif = clips / "riding_horse.gif"
+    done = run_app("classify", "--max-megapixels", "0.05", str(gif), *model_args(a0_model, labels_path))
+    assert_one_line_error(done, "320x240", "over the limit of 0.05")
+    config = tmp_path / "run.toml"
+    config.write_text(f'source = "{clips / "arm_wrestling.mp4"}"\nmax_megapixels = 0.05\npreview = "none"\n')
+    done = run_app("run", "--config", str(config), "--quiet", *model_args(a0_model, labels_path))
+    assert_one_line_error(done, "340x256", "over the limit of 0.05")
+
+
+def short_warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "truncated or damaged" in line]
+
+
+@pytest.mark.parametrize(
+    ("make", "fragment"),
+    [
+        (mp4_cut_in_half, "decoded 92 of the 200 frames it declares, 3.1 of 6.7 s"),
+        (mp4_with_timescale_0, "decoded 1 of the 200 frames it declares:"),
+    ],
+    ids=["cut-in-half", "timescale-0"],
+)
+def test_a_file_decoding_far_less_than_it_declares_is_warned_about(
+    make, fragment, tmp_path, clips, a0_model, labels_path
+):
+    damaged = make(clips / "carving_ice_360.mp4", tmp_path / "damaged.mp4")
+    classified = run_app("classify", str(damaged), *model_args(a0_model, labels_path))
+    assert classified.returncode == 0, classified.stderr
+    assert [fragment in line for line in short_warnings(classified.stderr)] == [True], classified.stderr
+    run = run_app("run", "--source", str(damaged), "--preview", "none", "--quiet", *model_args(a0_model, labels_path))
+    assert run.returncode == 0 and len(short_warnings(run.stderr)) == 1, run.stderr
+
+
+def test_whole_files_give_no_warning(clips, a0_model, labels_path):
+    files = sorted(str(path) for path in clips.iterdir())
+    done = run_app("classify", *files, *model_args(a0_model, labels_path))
+    assert done.returncode == 0 and short_warnings(done.stderr) == [], done.stderr
+
+
+def test_a_file_url_is_played_as_a_file(clips, a0_model, labels_path):
+    clip = clips / "carving_ice_172.mp4"
+    common = ["--preview", "none", "--json", *model_args(a0_model, labels_path)]
+    by_path = run_app("run", "--source", str(clip), *common, timeout=60)
+    by_url = run_app("run", "--source", clip.as_uri(), *common, timeout=60)
+    assert by_path.returncode == by_url.returncode == 0, by_url.stderr
+    assert len(by_url.stdout.splitlines()) == len(by_path.stdout.splitlines()) == 22
+    assert "WARNING" not in by_url.stderr, by_url.stderr  # once treated as a camera: reopened 4 times a second
+
+
+def test_a_file_url_of_another_machine_is_refused(a0_model, labels_path):
+    done = run_app("run", "--source", "file://nas/clip.mp4", "--preview", "none", *model_args(a0_model, labels_path))
+    assert_one_line_error(done, "file://nas/clip.mp4", "another machine")

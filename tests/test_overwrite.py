@@ -1,0 +1,113 @@
+"""Outputs never overwrite inputs: `--record`, `--log`, `--csv`, snapshot and plot images that
+name the video, the model or the log being read (directly or through a link) are refused
+with one line, and the input is left as it was. Real processes, real files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import run_app
+from test_cli_errors import assert_clean_error
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def clip(tmp_path: Path, clips: Path) -> Path:
+    copy = tmp_path / "clip.mp4"
+    shutil.copyfile(clips / "carving_ice_172.mp4", copy)
+    return copy
+
+
+@pytest.fixture
+def model(tmp_path: Path, a0_model: Path) -> Path:
+    copy = tmp_path / "model.tflite"
+    shutil.copyfile(a0_model, copy)
+    return copy
+
+
+def run(clip: Path, model: Path, labels: Path, *flags: str) -> tuple[str, ...]:
+    return (
+        "run",
+        "--source",
+        str(clip),
+        "--preview",
+        "none",
+        "--quiet",
+        "--model",
+        str(model),
+        "--labels",
+        str(labels),
+        *flags,
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "target", "link"),
+    [
+        ("--record", "clip", None),  # the reported case: exit 0 and the clip cut to 7 frames
+        ("--record", "clip", "symlink"),
+        ("--log", "clip", "hardlink"),
+        ("--csv", "model", None),
+        ("--log", "labels", "symlink"),
+    ],
+)
+def test_run_refuses_an_output_that_is_an_input(tmp_path, clip, model, labels_path, option, target, link):
+    labels = tmp_path / "labels.txt"
+    shutil.copyfile(labels_path, labels)
+    victim = {"clip": clip, "model": model, "labels": labels}[target]
+    output = victim
+    if link == "symlink":
+        output = tmp_path / ("out.mp4" if option == "--record" else "out.jsonl")
+        output.symlink_to(victim)
+    elif link == "hardlink":
+        output = tmp_path / "out.jsonl"
+        os.link(victim, output)
+    before = digest(victim)
+    result = run_app(*run(clip, model, labels, option, str(output)))
+    what = {"clip": "video source", "model": "model", "labels": "label file"}[target]
+    assert_clean_error(result, f"{option} {output} is the {what}", "choose another file")
+    assert digest(victim) == before, "the input was left as it was"
+
+
+def test_config_check_reports_a_record_over_the_source(tmp_path, clip):
+    config = tmp_path / "run.toml"
+    config.write_text(f'source = "{clip}"\nrecord = "{clip}"\n')
+    result = run_app("config", "check", str(config))
+    assert result.returncode == 1
+    assert "is the video source" in result.stderr and "run.toml:2" in result.stderr, result.stderr
+
+
+def test_snapshot_refuses_to_write_over_the_model(tmp_path, clip, model, labels_path):
+    picture = tmp_path / "picture.png"
+    os.link(model, picture)  # the same file under a picture's name
+    before = digest(model)
+    result = run_app(
+        "snapshot", "--source", str(clip), "-o", str(picture), "--model", str(model), "--labels", str(labels_path)
+    )
+    assert_clean_error(result, f"--output {picture} is the model")
+    assert digest(model) == before
+
+
+def test_plot_refuses_to_write_over_its_log_through_a_hard_link(tmp_path, clip, model, labels_path):
+    log = tmp_path / "run.jsonl"
+    assert run_app(*run(clip, model, labels_path, "--log", str(log))).returncode == 0
+    picture = tmp_path / "timeline.png"
+    os.link(log, picture)
+    before = digest(log)
+    result = run_app("plot", str(log), "-o", str(picture))
+    assert_clean_error(result, f"--output {picture} is the log")
+    assert digest(log) == before
+
+
+def test_a_new_output_beside_the_input_is_fine(tmp_path, clip, model, labels_path):
+    recording = tmp_path / "annotated.mp4"
+    result = run_app(*run(clip, model, labels_path, "--record", str(recording)))
+    assert result.returncode == 0, result.stderr
+    assert recording.stat().st_size > 10_000
