@@ -237,7 +237,8 @@ def test_installer_reports_the_journals_error_when_the_service_cannot_start(logg
     assert logger["first_rc"] != "0", logger["first"]
     errors = [line for line in logger["first"].splitlines() if line.startswith("error:")]
     assert len(errors) == 1, logger["first"]
-    assert errors[0].startswith(f"error: {LOGGER} is installed and enabled but did not start: error: no camera found")
+    assert errors[0].startswith(f"error: {LOGGER} is installed and enabled but did not start: error: "), errors
+    assert "no camera" in errors[0]
     assert "Traceback" not in logger["first"]
 
 
@@ -263,11 +264,11 @@ def test_setup_repairs_the_mode_and_the_installer_reports_the_settled_status(
 def test_active_running_after_ready_with_the_clips_action_as_status(container: Container) -> None:
     state = unit(container, LOGGER, "Type", "ActiveState", "SubState", "StatusText", "UnitFileState", "User")
     assert state["Type"] == "notify"  # so "active" means the app sent READY=1
-    assert (state["ActiveState"], state["SubState"]) == ("active", "running"), state
+    journal = container.run(["journalctl", "--no-pager", "-o", "cat", "-u", LOGGER]).stdout
+    assert (state["ActiveState"], state["SubState"]) == ("active", "running"), f"{state}\n{journal[-1500:]}"
     assert state["StatusText"].startswith(f"{CLIP_ACTION} ("), state
     assert state["UnitFileState"] == "enabled"
     assert state["User"] == "movinet"
-    journal = container.run(["journalctl", "--no-pager", "-o", "cat", "-u", LOGGER]).stdout
     assert "Started" in journal
 
 
