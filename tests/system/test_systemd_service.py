@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -162,6 +163,8 @@ def container() -> Iterator[Container]:
             + [(path, str(path)) for path in pip_paths],
             log=Path(scratch) / "console.log",
         )
+        # A CI timeout sends SIGTERM: turn it into an exception so `finally` halts the container.
+        previous_handler = signal.signal(signal.SIGTERM, interrupted)
         try:
             try:
                 machine.boot()
@@ -172,6 +175,11 @@ def container() -> Iterator[Container]:
             yield machine
         finally:
             machine.close()
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def prepare_pi(machine: Container, pip_conf: str) -> None:
@@ -368,4 +376,5 @@ def test_kiosk_without_a_display_fails_with_one_clear_line(container: Container)
     errors = error_lines(result)
     assert len(errors) == 1, output
     assert "display" in errors[0].lower(), errors[0]
+    print(f"\n{errors[0]}")
     assert unit(container, KIOSK, "ActiveState")["ActiveState"] != "active"
