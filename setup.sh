@@ -2,7 +2,7 @@
 # Set up the app: a virtual environment with its packages, and the default model.
 #
 #   ./setup.sh            runtime packages + default model (A0-Stream int8), label map, demo clip
-#   ./setup.sh --dev      also the test and lint tools (and Xvfb, xdotool, Tk, Chromium from apt)
+#   ./setup.sh --dev      also the test and lint tools (Xvfb, xdotool, Tk, Chromium from apt), test clips
 #   ./setup.sh --tflite   also .venv-tflite: the same app on tflite-runtime 2.14 (numpy<2)
 #   ./setup.sh --no-fetch skip the model download
 #   ./setup.sh --install-service kiosk|logger    then run it at boot as a systemd service (sudo)
@@ -162,6 +162,13 @@ fi
 if [ "$FETCH" = 1 ]; then
     say "Fetching the default model, label map and demo clip"
     .venv/bin/python -m app models fetch
+fi
+
+# The tests' model and clips: from the network into tests/assets (git-ignored), unless an
+# offline folder is given, which the tests then read directly (tests/helpers.py).
+if [ "$FETCH" = 1 ] && [ "$DEV" = 1 ] && [ -z "${MOVINET_ASSETS_DIR:-}" ]; then
+    say "Fetching the test clips into tests/assets"
+    .venv/bin/python tests/fetch_assets.py
 fi
 
 # The unit, its config and the service user; then enable and start it (README: "Run as a

@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 N = TypeVar("N", int, float)
+
+
+def split_commas(texts: Iterable[str]) -> list[str]:
+    """Names given comma-separated, in repeatable options or one: ["a, b", "c"] -> ["a", "b", "c"]."""
+    return [name.strip() for text in texts for name in text.split(",") if name.strip()]
 
 
 def _number(text: str, kind: type[int] | type[float]) -> float:

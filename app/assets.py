@@ -51,6 +51,7 @@ class Manifest:
     labels: Asset
     demo_clip: Asset
     default_model: str
+    test_clips: dict[str, Asset] = field(default_factory=dict)  # for the tests (setup.sh --dev)
 
     def model(self, key: str) -> Asset:
         try:
@@ -63,9 +64,9 @@ def load_manifest(path: str | os.PathLike = MANIFEST_PATH) -> Manifest:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         models = {key: _asset(key, entry) for key, entry in data["models"].items()}
-        return Manifest(
-            models, _asset("labels", data["labels"]), _asset("demo", data["demo_clip"]), data["default_model"]
-        )
+        test_clips = {key: _asset(key, entry) for key, entry in data.get("test_clips", {}).items()}
+        labels, demo = _asset("labels", data["labels"]), _asset("demo", data["demo_clip"])
+        return Manifest(models, labels, demo, data["default_model"], test_clips)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AppError(f"model manifest {path} is unreadable: {exc}") from None
 

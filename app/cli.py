@@ -6,20 +6,35 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from app import assets
-from app.argtypes import non_negative_float, positive_float, positive_int, probability, thread_count, up_to
+from app.argtypes import (
+    non_negative_float,
+    positive_float,
+    positive_int,
+    probability,
+    split_commas,
+    thread_count,
+    up_to,
+)
 from app.bench.cli import add_bench_command
 from app.classify import classify_video
 from app.config import ConfigFile, load_config_file, parse_config
+from app.display.pictures import add_picture_arguments, attach_event_pictures, pictures_dir
 from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
-from app.inference.engine import StreamingClassifier
+from app.eval.cli import add_eval_command
+from app.inference.engine import (
+    ANSWER_BLEND,
+    ANSWER_LONGEST,
+    ANSWERS,
+    StreamingClassifier,
+)
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import RUNTIMES
-from app.inference.sampling import DEFAULT_FPS, context_steps
+from app.inference.sampling import CLIP_CONTEXT_S, DEFAULT_FPS, LIVE_CONTEXT_S, context_steps
 from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
@@ -27,7 +42,7 @@ from app.mqtt import add_mqtt_arguments, attach_mqtt
 from app.overlay import overlay_for
 from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions
-from app.results import StepResult, console_line, ranked_lines, top_text
+from app.results import Result, StepResult, console_line, ranked_lines, top_text
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
 from app.sources import open_source
@@ -92,11 +107,12 @@ def build_parser() -> AppParser:
     run.add_argument("--quiet", action="store_true", help="print nothing per step")
     run.add_argument("--config", type=Path, help="TOML file setting any of these options; flags here override it")
     add_model_options(run)
-    add_result_options(run)
+    add_result_options(run, live=True)
     add_decode_options(run)
     add_log_arguments(run)
     add_preview_options(run)
     add_web_arguments(run)
+    add_picture_arguments(run)
     add_mqtt_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
@@ -109,7 +125,7 @@ def build_parser() -> AppParser:
     )
     snapshot.add_argument("--realtime", action="store_true", help="play a file at its own rate, like a camera")
     add_model_options(snapshot)
-    add_result_options(snapshot)
+    add_result_options(snapshot, live=True)
     add_decode_options(snapshot)
     add_overlay_options(snapshot.add_argument_group("overlay"))
     snapshot.set_defaults(handler=run_snapshot)
@@ -127,6 +143,10 @@ def build_parser() -> AppParser:
     add_result_options(demo)
     demo.set_defaults(handler=run_demo)
 
+    evaluate = add_eval_command(commands, open_classifier)
+    add_model_options(evaluate)
+    add_result_options(evaluate, live=True)  # for the session; clips are scored as classify does
+    add_decode_options(evaluate)
     add_plot_command(commands)
     add_summary_command(commands)
 
@@ -157,10 +177,6 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threads", type=thread_count, help="CPU threads for the model (default: cores, at most 4)")
 
 
-# Ten seconds: the length of the Kinetics clips the models learnt from. Answers come from
-# streams holding 5 to 10 s of video (see StreamingClassifier), so clips up to 10 s long
-# are classified exactly as a single stream would.
-DEFAULT_CONTEXT_S = 10.0
 # Bounds that keep steps counts finite: a camera gives at most a few dozen frames a
 # second, and a day of context is as good as none (0).
 MODEL_FPS = up_to(120.0, positive_float)
@@ -168,7 +184,9 @@ MEGAPIXELS = up_to(1000.0, positive_float)
 CONTEXT_SECONDS = up_to(86400.0, non_negative_float, " (a day; 0 = no limit)")
 
 
-def add_result_options(parser: argparse.ArgumentParser) -> None:
+def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> None:
+    """`live`: the defaults of a camera that should follow changes, not of whole clips."""
+    context, answer = (LIVE_CONTEXT_S, ANSWER_BLEND) if live else (CLIP_CONTEXT_S, ANSWER_LONGEST)
     group = parser.add_argument_group("results")
     group.add_argument(
         "--fps", type=MODEL_FPS, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
@@ -176,9 +194,16 @@ def add_result_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--context",
         type=CONTEXT_SECONDS,
-        default=DEFAULT_CONTEXT_S,
+        default=context,
         metavar="SECONDS",
-        help=f"video the answer is based on, 0 = everything since the start (default {DEFAULT_CONTEXT_S:g})",
+        help=f"video a stream holds before it restarts, 0 = everything since the start (default {context:g})",
+    )
+    group.add_argument(
+        "--answer",
+        choices=ANSWERS,
+        default=answer,
+        help="blend: both streams' answers averaged (follows changes); longest: the stream with the longest "
+        f"history (whole clips, exactly) (default {answer})",
     )
     group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
     group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")
@@ -212,17 +237,13 @@ def max_pixels(args: argparse.Namespace) -> int:
     return int(args.max_megapixels * 1e6)
 
 
-def split_labels(values: list[str]) -> list[str]:
-    return [name.strip() for value in values for name in value.split(",") if name.strip()]
-
-
 def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
     model_path = assets.resolve_model(args.model)
     steps = context_steps(args.context, args.fps)
-    classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps)
+    classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps, args.answer)
     labels_path = args.labels or assets.default_labels_path()
     labels = load_labels(labels_path, classifier.num_classes)
-    top_k = TopK(labels, args.top_k, split_labels(args.allow), split_labels(args.deny), args.threshold)
+    top_k = TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold)
     return classifier, top_k
 
 
@@ -253,17 +274,20 @@ def run_live(args: argparse.Namespace) -> int:
     )
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
+    pictures = pictures_dir(args)  # one folder the log, MQTT and the web view point into
     # The order listeners run in is the pipeline's Stage, not the order of these lines.
-    attach_logs(pipeline, args)
+    attach_logs(pipeline, args, pictures)
     if args.json:
-        pipeline.on_result(lambda r: print(json.dumps(r.as_json()), flush=True))
+        pipeline.on_result(to_console(lambda r: print(json.dumps(r.as_json()), flush=True)))
     elif not args.quiet:
-        pipeline.on_result(lambda r: print(console_line(r), flush=True))
-    # One overlay for the run: the previews, the recording and the web view show the same
-    # labels, smoothed once per result (and not at all when none of them is on).
+        pipeline.on_result(to_console(lambda r: print(console_line(r), flush=True)))
+    # One overlay for the run: the previews, the recording, the web view and the event
+    # pictures show the same labels, smoothed once per result (and not at all when none is on).
     overlay = overlay_for(args, classifier.model_path.stem)
-    attach_web(pipeline, args, overlay=overlay)
-    attach_mqtt(pipeline, args, detector_from_args(args), split_labels(args.allow), SystemInfo().read)
+    if pictures is not None:
+        attach_event_pictures(pipeline, pictures, args, overlay, detector_from_args(args))
+    attach_web(pipeline, args, overlay=overlay, pictures=pictures)
+    attach_mqtt(pipeline, args, detector_from_args(args), split_commas(args.allow), SystemInfo().read, pictures)
     attach_systemd(pipeline)
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)
@@ -286,6 +310,26 @@ def run_snapshot(args: argparse.Namespace) -> int:
     print(f"wrote {snapshot.path} ({snapshot.size[0]}x{snapshot.size[1]}), showing:")
     print("\n".join(ranked_lines(snapshot.shown)))
     return 0
+
+
+def to_console(printer: Callable[[Result], None]) -> Callable[[Result], None]:
+    """A result printer that goes quiet once its terminal is gone (EIO after an SSH session
+    closed) instead of ending the run with an error; the log and other outputs carry on.
+    A closed pipe (`run --json | head`) still ends the run, as the reader has left."""
+    gone = False
+
+    def listener(result: Result) -> None:
+        nonlocal gone
+        if gone:
+            return
+        try:
+            printer(result)
+        except BrokenPipeError:
+            raise
+        except OSError:
+            gone = True
+
+    return listener
 
 
 def run_config_check(args: argparse.Namespace) -> int:

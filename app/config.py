@@ -36,7 +36,7 @@ def config_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action
 
 #: A real config is a few kilobytes; refusing a huge file up front keeps `config check`
 #: and `run` instant (and their messages short) whatever a file holds.
-MAX_CONFIG_BYTES = 256 * 1024
+MAX_CONFIG_BYTES = 64 * 1024
 #: Deeper arrays or tables than any option needs; tomllib itself would recurse until Python's limit.
 MAX_NESTING = 32
 #: Unknown keys listed one by one; beyond this they are summed up in one line.
@@ -165,6 +165,8 @@ def _key_lines(text: str) -> dict[str, int]:
 
 def _line_nested_deeper_than(text: str, limit: int) -> int | None:
     """The line where `[`/`{` nesting first passes `limit`, skipping strings and comments; else None."""
+    if text.count("[") + text.count("{") <= limit:  # the usual case: too few brackets to nest that deep
+        return None
     depth = 0
     line = 1
     quote = ""

@@ -71,6 +71,11 @@ def event_id(start_wall: float, label: str) -> str:
     return f"{moment:%Y%m%d-%H%M%S}-{moment.microsecond // 1000:03d}-{slug}"
 
 
+def picture_name(event_id: str) -> str:
+    """The file name of an event's picture (in the event pictures' folder)."""
+    return f"{event_id}.jpg"
+
+
 @dataclass
 class _Run:
     """An action held over consecutive steps: the open event, or a candidate for one."""

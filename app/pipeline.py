@@ -29,16 +29,16 @@ import numpy as np
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.preprocess import Preprocessor
-from app.inference.sampling import RateSampler
+from app.inference.sampling import DEFAULT_FPS, RateSampler
 from app.results import Result
+from app.slowness import SlownessWatch
 from app.sources.base import Frame, FrameSource, SourceError
 
-log = logging.getLogger("app.pipeline")
+log = logging.getLogger(__name__)
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 10.0
 RATE_WINDOW = 10  # steps over which the achieved model rate is measured
-RATE_WARN_FRACTION = 0.9
 
 
 class Stage(IntEnum):
@@ -100,7 +100,7 @@ class Mailbox:
 
 @dataclass
 class PipelineOptions:
-    fps: float = 5.0
+    fps: float = DEFAULT_FPS
     reset_after: float | None = None  # seconds of no frames that start a new stream
     stall_timeout: float = 5.0  # seconds without frames before a live source is reopened
 
@@ -132,7 +132,11 @@ class Pipeline:
         self.error: BaseException | None = None
         self._sampler = RateSampler(self.options.fps)
         self._preprocess = Preprocessor(*classifier.input_size, buffers=3)
-        self._rate_warned = False
+        # A file read as fast as possible has no target rate to fall behind.
+        self._slowness = SlownessWatch(self.options.fps) if source.paced else None
+        self._shutdown_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._signal_handlers: dict[int, Any] = {}
 
     # -- wiring -------------------------------------------------------------------------
     def on_result(self, listener: Callable[[Result], None], stage: Stage = Stage.OUTPUT) -> None:
@@ -172,28 +176,45 @@ class Pipeline:
         thread: it must call `tick()` about every 0.1 s and return once `stop_event` is set.
         """
         self.source.open()
-        previous = self._install_signal_handlers() if handle_signals else {}
-        capture = threading.Thread(target=self._guard(self._capture_loop), name="capture", daemon=True)
-        inference = threading.Thread(target=self._guard(self._inference_loop), name="inference", daemon=True)
+        if handle_signals:
+            self._signal_handlers = self._install_signal_handlers()
+        self._threads = [
+            threading.Thread(target=self._guard(self._capture_loop), name="capture", daemon=True),
+            threading.Thread(target=self._guard(self._inference_loop), name="inference", daemon=True),
+        ]
         try:
-            capture.start()
-            inference.start()
+            for thread in self._threads:
+                thread.start()
             if main_loop is not None:
                 main_loop(self)
             else:
                 while not self.stop_event.wait(0.1):
                     self._watchdog()
         finally:
-            self.stop_event.set()
-            self.source.close()  # unblocks a capture thread waiting on the device
-            capture.join(timeout=5)
-            inference.join(timeout=30)
-            for closer in self.closers:
-                closer()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+            self.shutdown()
         if self.error is not None:
             raise self.error
+
+    def shutdown(self) -> None:
+        """Stop the threads, then run every closer (logs, recording, web view), once.
+
+        run() calls it on its way out; a handler that cannot return to run() (the display's
+        connection lost, see app/display/xlib.py) calls it itself before ending the process.
+        """
+        if not self._shutdown_lock.acquire(blocking=False):
+            return  # under way or done
+        self.stop_event.set()
+        self.source.close()  # unblocks a capture thread waiting on the device
+        capture, inference = self._threads or (None, None)
+        if capture is not None and capture.is_alive():
+            capture.join(timeout=5)
+        if inference is not None and inference.is_alive():
+            inference.join(timeout=30)
+        for closer in self.closers:
+            closer()
+        if threading.current_thread() is threading.main_thread():  # only it may set handlers
+            for signum, handler in self._signal_handlers.items():
+                signal.signal(signum, handler)
 
     def tick(self) -> None:
         """The main thread's periodic duty (the stall watchdog), for a custom main loop."""
@@ -217,7 +238,11 @@ class Pipeline:
             log.info("%s received: stopping", signal.Signals(signum).name)
             self.stop_event.set()
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        # SIGHUP: the terminal went away (an SSH session closed); stopping cleanly keeps the
+        # log's stop record and a playable recording, where the default would just die.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if signum == signal.SIGHUP and signal.getsignal(signum) is signal.SIG_IGN:
+                continue  # started with nohup: meant to outlive the terminal
             previous[signum] = signal.signal(signum, handler)
         return previous
 
@@ -318,19 +343,7 @@ class Pipeline:
                 reset=reset,
             )
             seq += 1
-            self._check_rate(result)
+            if self._slowness is not None:
+                self._slowness.observe(model_ms)
             for listener in self.result_listeners:
                 listener(result)
-
-    def _check_rate(self, result: Result) -> None:
-        """Warn once if the model cannot keep up with the target rate on a live source."""
-        if not self.source.paced or self._rate_warned or result.seq < 2 * RATE_WINDOW:
-            return
-        if result.model_fps < RATE_WARN_FRACTION * self.options.fps:
-            self._rate_warned = True
-            log.warning(
-                "the model reaches %.1f steps/s, below the %.1f fps target: try a smaller model, "
-                "more --threads, or a lower --fps",
-                result.model_fps,
-                self.options.fps,
-            )

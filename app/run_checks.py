@@ -12,6 +12,7 @@ import argparse
 from collections.abc import Callable
 
 from app import assets
+from app.display.pictures import pictures_dir
 from app.display.preview import check_fullscreen, check_preview_fits
 from app.errors import AppError, OptionError
 from app.inference.sampling import context_steps
@@ -68,11 +69,15 @@ def _web(args: argparse.Namespace) -> None:
             load_token(args.web_token_file, {})
 
 
+def _pictures(args: argparse.Namespace) -> None:
+    pictures_dir(args)
+
+
 def _mqtt(args: argparse.Namespace) -> None:
     mqtt_settings(args, {})  # URL, CA file, password file; the broker itself is only met by `run`
 
 
-CHECKS: tuple[Check, ...] = (_source, _model_files, _context, _preview, _logging, _outputs, _web, _mqtt)
+CHECKS: tuple[Check, ...] = (_source, _model_files, _context, _preview, _logging, _pictures, _outputs, _web, _mqtt)
 
 
 def run_option_problems(args: argparse.Namespace) -> list[AppError]:

@@ -51,6 +51,7 @@ SERVICE_USER = "movinet"
 # The camera (video), the GPU and dma-heaps (render), and the kiosk's keyboard (input).
 SERVICE_GROUPS = {"kiosk": ("video", "render", "input"), "logger": ("video", "render")}
 DESKTOP_DROPIN = "10-desktop.conf"
+NETWORK_DROPIN = "20-mqtt-network.conf"  # only while the config sets `mqtt`
 # How long the installer watches a started service before reporting its status.
 SETTLE_S = 6.0
 # ProtectHome= hides these from the service user: a checkout in them cannot run as it.
@@ -88,6 +89,10 @@ class Layout:
     @property
     def desktop_dropin(self) -> Path:
         return self.dropin_dir / DESKTOP_DROPIN
+
+    @property
+    def network_dropin(self) -> Path:
+        return self.dropin_dir / NETWORK_DROPIN
 
     @property
     def config(self) -> Path:
@@ -278,6 +283,7 @@ def files_the_service_reads(config: Path, prefix: Path) -> list[tuple[str, Path]
     ]
     if (source := file_path(str(values.get("source", "auto")))) is not None:
         files.append(("source", source))
+    files += [(key, values[key]) for key in ("mqtt_ca_file", "mqtt_password_file") if values.get(key) is not None]
     # The service runs in the checkout (WorkingDirectory=): relative paths start there.
     return [(key, path if path.is_absolute() else prefix / path) for key, path in files]
 
@@ -452,6 +458,8 @@ def install(
         say(f"Removing {layout.desktop_dropin} (console set-up now)")
         remove_dropin(layout)
 
+    write_network_dropin(layout)
+
     if use_systemctl:
         enable(layout, live)
     say(f"Installed {layout.unit_name}. Its settings: {layout.system_config} (after a change: config check, restart)")
@@ -506,6 +514,36 @@ def did_not_start(unit: str, since: float, how: str = "did not start") -> str:
     return f"{unit} is installed and enabled but {how}{last} (all of it: journalctl -b -u {unit})"
 
 
+def broker_addresses(config: Path) -> str | None:
+    """The drop-in's address lines for the config's MQTT broker, or None if it sets no `mqtt`."""
+    import ipaddress
+
+    from app.cli import build_parser
+    from app.config import read_config
+
+    values, _ = read_config(config, build_parser().run_command)
+    url = values.get("mqtt")
+    if url is None:
+        return None
+    try:
+        address = ipaddress.ip_address(url.host)
+    except ValueError:  # a name: its address may change (DHCP, mDNS), so no address filter
+        return "# The broker is given by name (its address may change): any address.\nIPAddressDeny="
+    return f"# Only the broker (IPAddressDeny=any stays).\nIPAddressAllow={address}"
+
+
+def write_network_dropin(layout: Layout) -> None:
+    """Network for MQTT only while the config asks for it (see systemd/movinet-mqtt-network.conf)."""
+    addresses = broker_addresses(layout.config)
+    if addresses is not None:
+        say(f"Writing {layout.network_dropin} (mqtt is set: the service may reach its broker)")
+        template = (TEMPLATES / "movinet-mqtt-network.conf").read_text(encoding="utf-8")
+        write_file(layout.network_dropin, render(template, {"ADDRESSES": addresses}))
+    elif layout.network_dropin.exists():
+        say(f"Removing {layout.network_dropin} (mqtt is no longer set: no network)")
+        layout.network_dropin.unlink()
+
+
 def remove_dropin(layout: Layout) -> None:
     layout.desktop_dropin.unlink(missing_ok=True)
     # Only an empty folder: `systemctl edit` overrides in it are the user's.
@@ -519,7 +557,7 @@ def uninstall(name: str, root: Path = Path("/"), use_systemctl: bool = True) -> 
     if use_systemctl and layout.unit.exists():
         # Not installed as far as systemd knows (e.g. removed by hand) is fine here.
         systemctl(root, "disable", *(["--now"] if live else []), layout.unit_name, check=False)
-    for path in (layout.unit, layout.desktop_dropin):
+    for path in (layout.unit, layout.desktop_dropin, layout.network_dropin):
         if path.exists():
             say(f"Removing {path}")
             path.unlink()

@@ -1,33 +1,28 @@
 """Shared fixtures: the real model, label map and clips from the assets folder.
 
-Tests read the official files from MOVINET_ASSETS_DIR (CI points it at
-../shared/assets), the same variable an offline install uses. Without it they fall
-back to ../shared/assets beside the project, and fail loudly if that is missing:
-a suite that silently skips the real model would prove nothing.
+Tests read the official files (`models/` and `clips/` in one folder) from, in order:
+MOVINET_ASSETS_DIR (CI points it at ../shared/assets, the same variable an offline
+install uses); ../shared/assets beside the project; tests/assets, which
+`./setup.sh --dev` fills from the network on a fresh clone (tests/fetch_assets.py).
+They fail loudly if none has them: a suite that silently skips the real model would
+prove nothing.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import FAKES, RUNTIMES_HERE, SCREEN, LiveApp, XServer, assets_dir, need
 
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
-from app.inference.runtime import available_runtimes
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-def assets_dir() -> Path:
-    folder = Path(os.environ.get("MOVINET_ASSETS_DIR") or PROJECT_ROOT.parent / "shared" / "assets")
-    if not (folder / "models" / "movinet_a0_stream_int8.tflite").is_file():
-        pytest.fail(f"test assets not found in {folder}: set MOVINET_ASSETS_DIR to the shared assets folder")
-    return folder
 
 
 @pytest.fixture(scope="session")
@@ -61,29 +56,10 @@ def top_k(labels_path: Path) -> TopK:
     return TopK(load_labels(labels_path, 600), k=5)
 
 
-RUNTIMES_HERE = available_runtimes()
-
-
 @pytest.fixture(params=RUNTIMES_HERE)
 def runtime(request: pytest.FixtureRequest) -> str:
     """Every TFLite runtime installed in this environment."""
     return request.param
-
-
-def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `python -m app ...` as a user would, from the project root."""
-    full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-FAKES = Path(__file__).parent / "fakes"
 
 
 @pytest.fixture
@@ -97,3 +73,40 @@ def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> Any:
     import picamera2
 
     return picamera2
+
+
+@pytest.fixture
+def model_args(a0_model: Path, labels_path: Path) -> list[str]:
+    return ["--model", str(a0_model), "--labels", str(labels_path)]
+
+
+@pytest.fixture
+def live_apps() -> Iterator[list[LiveApp]]:
+    apps: list[LiveApp] = []
+    yield apps
+    for app in apps:  # a failed test must not leave an app playing forever
+        app.watchdog.cancel()
+        if app.process.poll() is None:
+            app.process.kill()
+            app.process.wait()
+
+
+@pytest.fixture
+def xserver(tmp_path: Path) -> Iterator[XServer]:
+    """A fresh Xvfb on a free display number (Xvfb picks it and reports it on a pipe)."""
+    read_end, write_end = os.pipe()
+    width, height = SCREEN
+    command = [need("Xvfb"), "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24"]
+    command += ["-fbdir", str(tmp_path), "-nolisten", "tcp"]
+    server = subprocess.Popen(command, pass_fds=(write_end,), stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], 10)
+        assert ready, "Xvfb did not start"
+        number = os.read(read_end, 16).decode().strip()
+        yield XServer(f":{number}", tmp_path / "Xvfb_screen0", server)
+    finally:
+        os.close(read_end)
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=10)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.events import EventDetector
 from app.inference.labels import Scored
 from app.logs.jsonlog import JsonLog
-from app.pipeline import Result
+from app.results import Result
 
 ACTIONS = [
     "carving ice",

@@ -12,9 +12,12 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import socket
 import stat
+import subprocess
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -23,8 +26,9 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import helpers
 import pytest
-from conftest import assets_dir, run_app
+from helpers import PROJECT_ROOT, assets_dir, run_app
 
 from app import assets
 from app.assets import Asset
@@ -503,3 +507,78 @@ def test_cli_verify_catches_corruption(tmp_path: Path, fetched: Path, shared: Pa
     assert result.stderr.strip().splitlines() == [
         "error: 1 file(s) missing or corrupt: run `python -m app models fetch --force`"
     ]
+
+
+# ---- the test clips: pinned public sources, fetched by setup.sh --dev -----------------------
+
+PINNED_RAW_URL = re.compile(r"https://raw\.githubusercontent\.com/[\w.-]+/[\w.-]+/[0-9a-f]{40}/\S+")
+
+
+def test_the_test_clips_are_pinned_and_are_the_shared_files(shared: Path) -> None:
+    """Every clip the tests read can be downloaded, from a pinned commit, as these exact bytes."""
+    clips = assets.load_manifest().test_clips
+    assert sorted(clip.file for clip in clips.values()) == listing(shared / "clips")
+    for clip in clips.values():
+        assert assets.verify(clip, shared / "clips") == "ok", clip.file
+        assert clip.size == (shared / "clips" / clip.file).stat().st_size
+        assert clip.details.get("expected"), clip.file
+        assert [PINNED_RAW_URL.fullmatch(entry["url"]) is not None for entry in clip.urls] == [True], clip.urls
+
+
+def served_manifest(server: Server, shared: Path, tmp_path: Path, tamper: str | None = None) -> Path:
+    """The real manifest with every download address pointing at the local server, which
+    serves the shared files (`tamper`: that one with a byte changed)."""
+    data = json.loads(assets.MANIFEST_PATH.read_text())
+    entries = [data["labels"], data["demo_clip"], *data["models"].values(), *data["test_clips"].values()]
+    for entry in entries:
+        found = [p for p in (shared / "models" / entry["file"], shared / "clips" / entry["file"]) if p.is_file()]
+        if found:
+            content = found[0].read_bytes()
+            if entry["file"] == tamper:
+                content = content[:-1] + bytes([content[-1] ^ 1])
+            entry["urls"] = [{"url": server.put(entry["file"], content)}]
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def fetch_test_assets(manifest: Path, into: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "MOVINET_ASSETS_DIR"}  # no offline folder: the network
+    script = [sys.executable, "tests/fetch_assets.py", "--into", str(into), "--manifest", str(manifest)]
+    return subprocess.run(script, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_setup_dev_fetches_the_test_assets_from_the_network(server: Server, shared: Path, tmp_path: Path) -> None:
+    """What `setup.sh --dev` runs on a fresh clone: every test file downloaded and checked."""
+    into = tmp_path / "tests-assets"
+    done = fetch_test_assets(served_manifest(server, shared, tmp_path), into)
+    assert done.returncode == 0, done.stderr
+    assert listing(into / "clips") == listing(shared / "clips")
+    assert listing(into / "models") == ["kinetics600_label_map.txt", "movinet_a0_stream_int8.tflite"]
+    for folder in ("models", "clips"):
+        for name in listing(into / folder):
+            assert (into / folder / name).read_bytes() == (shared / folder / name).read_bytes(), name
+    assert sorted(server.requests) == sorted(f"/{name}" for name in listing(into / "clips") + listing(into / "models"))
+    again = fetch_test_assets(served_manifest(server, shared, tmp_path), into)
+    assert again.returncode == 0 and len(server.requests) == 8  # verified files are not fetched again
+
+
+def test_a_tampered_test_clip_is_not_installed(server: Server, shared: Path, tmp_path: Path) -> None:
+    into = tmp_path / "tests-assets"
+    done = fetch_test_assets(served_manifest(server, shared, tmp_path, tamper="arm_wrestling.mp4"), into)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "checksum mismatch for arm_wrestling.mp4" in done.stderr.strip().splitlines()[-1]
+    assert not (into / "clips" / "arm_wrestling.mp4").exists()
+
+
+def test_the_tests_find_downloaded_assets(shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without MOVINET_ASSETS_DIR nor ../shared/assets, the suite reads tests/assets."""
+    downloaded = tmp_path / "downloaded"
+    shutil.copytree(shared, downloaded)
+    monkeypatch.delenv("MOVINET_ASSETS_DIR", raising=False)
+    monkeypatch.setattr(helpers, "SHARED_ASSETS", tmp_path / "absent")
+    monkeypatch.setattr(helpers, "DOWNLOADED_ASSETS", downloaded)
+    assert helpers.assets_dir() == downloaded
+    monkeypatch.setattr(helpers, "DOWNLOADED_ASSETS", tmp_path / "empty")
+    with pytest.raises(pytest.fail.Exception, match=r"run ./setup.sh --dev"):
+        helpers.assets_dir()

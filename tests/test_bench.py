@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import RUNTIMES_HERE, run_app
+from helpers import RUNTIMES_HERE, run_app
 
 
 def test_bench_table_rows_for_each_runtime_and_thread_count(a0_model, labels_path, clips):

@@ -17,20 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, assert_clean_error, run_app
 from synthetic_models import build_stream_model
-
-
-def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
-    """Exit 1, no traceback, exactly one stderr line starting `error:` holding every fragment."""
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 1, (result.returncode, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got:\n{result.stderr}"
-    assert lines[0].startswith("error: "), lines[0]
-    for fragment in fragments:
-        assert fragment in lines[0], f"{fragment!r} not in {lines[0]!r}"
-    return lines[0]
 
 
 def classify(model: Path | str, labels: Path, *args: str) -> subprocess.CompletedProcess:
@@ -184,6 +172,48 @@ def test_bad_option_value(a0_model: Path, labels_path: Path, carving_ice: Path, 
     last = result.stderr.strip().splitlines()[-1]
     assert option.lstrip("-") in last, last
     assert value in last
+
+
+# ---- eval LIST ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        ("{clip}", "expected 'path<TAB>label'"),
+        ("{clip}\tcarving ice\textra", "expected 'path<TAB>label'"),
+        ("{clip}\t", "expected 'path<TAB>label'"),
+        ("{clip},carving ice,extra", "expected 'path<TAB>label'"),
+        ("{clip}\tcarving icee", "'carving icee' is not a label"),
+        ("absent.mp4\tcarving ice", "video not found"),
+    ],
+    ids=["no-label", "three-fields", "empty-label", "csv-three-fields", "unknown-label", "missing-video"],
+)
+def test_bad_eval_list_line_is_named(
+    tmp_path: Path, a0_model: Path, labels_path: Path, carving_ice: Path, line: str, fragment: str
+) -> None:
+    """A bad line in an eval LIST: one error line naming the file and the line number."""
+    listing = tmp_path / "clips.tsv"
+    good = f"{carving_ice}\tcarving ice"
+    listing.write_text(f"# a comment\n{good}\n\n{line.format(clip=carving_ice)}\n{good}\n")
+    result = run_app("eval", str(listing), "--model", str(a0_model), "--labels", str(labels_path))
+    assert_clean_error(result, f"{listing}:4:", fragment)
+    assert result.stdout == ""
+
+
+def test_eval_list_problems(tmp_path: Path, a0_model: Path, labels_path: Path, carving_ice: Path) -> None:
+    """A missing LIST, an empty one and a broken video in one are each one clean line."""
+    model = ["--model", str(a0_model), "--labels", str(labels_path)]
+    absent = tmp_path / "absent.tsv"
+    assert_clean_error(run_app("eval", str(absent), *model), "list file not found", str(absent))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("# nothing yet\n\n")
+    assert_clean_error(run_app("eval", str(empty), *model), str(empty), "lists no clips")
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(carving_ice.read_bytes()[:3000])
+    listing = tmp_path / "clips.csv"
+    listing.write_text("broken.mp4,carving ice\n")  # relative to the LIST's folder
+    assert_clean_error(run_app("eval", str(listing), "--session", *model), str(broken))
 
 
 # ---- demo --------------------------------------------------------------------------------

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 import time
 
 import pytest
-from conftest import run_app
+from helpers import PROJECT_ROOT, run_app
 
 from app.cli import build_parser
 from app.config import NOT_CONFIGURABLE, config_actions, load_config, read_config
@@ -142,6 +145,7 @@ HOSTILE_FILES = {
     "deep-nesting": (lambda: "x = " + "[" * 5000 + "]" * 5000 + "\n", "nested more than 32 deep"),
     "100k-unknown-keys": (lambda: "".join(f"k{i} = 1\n" for i in range(100_000)), "too big for a config file"),
     "5k-unknown-keys": (lambda: "".join(f"k{i} = 1\n" for i in range(5_000)), "5000 unknown keys ('k0', 'k1'"),
+    "64-KB-of-unknown-keys": (lambda: "".join(f"k{i}=1\n" for i in range(8_000)), "8000 unknown keys ('k0', 'k1'"),
     "deep-inline-tables": (lambda: "x = " + "{a = " * 3000 + "1" + "}" * 3000 + "\n", "nested more than 32 deep"),
 }
 
@@ -170,3 +174,25 @@ def test_line_numbers_hold_for_many_keys(tmp_path, run_parser):
         f"{path}:2002: fps: must be greater than 0, got 0",
         f"{path}:2003: top_k: must be at least 1, got 0",
     ]
+
+
+def test_errors_met_while_starting_name_the_config_key(tmp_path, clips, a0_model, labels_path):
+    """What only the running machine can tell (no display here) is still named as the file's key."""
+    config = tmp_path / "kiosk.toml"
+    config.write_text(
+        f'source = "{clips / "carving_ice_172.mp4"}"\nmodel = "{a0_model}"\nlabels = "{labels_path}"\n'
+        'preview = "window"\n'
+    )
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "run", "--config", str(config), "--quiet"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {config}:4: preview window needs a display, and $DISPLAY is not set"
+    )

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import RUNTIMES_HERE
+from helpers import RUNTIMES_HERE
 
 from app.classify import classify_video
-from app.inference.engine import StreamingClassifier
+from app.cli import build_parser, open_classifier
+from app.inference.engine import ANSWER_BLEND, ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.inference.preprocess import Preprocessor
 from app.inference.sampling import RateSampler
@@ -121,15 +122,40 @@ def test_model_facts_are_read_from_the_model(a0_model, runtime):
 
 
 def test_bounded_context_keeps_a_long_stream_confident(a0_model, labels_path, clips):
-    """Hours of camera: an unbounded stream's pooled features drift; a 10 s context does not."""
+    """Hours of camera: an unbounded stream's pooled features drift; a bounded context does not."""
     top_k = TopK(load_labels(labels_path, 600), k=1)
     frames = clip_frames(clips / "carving_ice_360.mp4", (172, 172), limit=1000)
     final = {}
-    for context in (0, 50):
-        classifier = StreamingClassifier(a0_model, threads=2, context_steps=context)
+    for context, answer in ((0, ANSWER_LONGEST), (50, ANSWER_LONGEST), (20, ANSWER_BLEND)):
+        classifier = StreamingClassifier(a0_model, threads=2, context_steps=context, answer=answer)
         for _ in range(12):  # ~80 s of the same action
             for frame in frames:
                 best = top_k(classifier.step(frame))[0]
         final[context] = best
-    assert final[50].label == "carving ice" and final[50].score > 0.8
+    assert final[50].label == final[20].label == "carving ice"
+    assert final[50].score > 0.8
+    assert final[20].score > 0.5  # 2-4 s of history is less sure than 5-10 s, and it never drifts
     assert final[0].score < final[50].score - 0.3, "the unbounded stream should have drifted"
+
+
+def test_classify_equals_a_whole_clip_stream(a0_model, labels_path, clips):
+    """`classify`'s defaults (10 s, longest history) answer every step of a clip of up to
+    10 s exactly as one unbroken stream would."""
+    whole = StreamingClassifier(a0_model, threads=2)
+    args = build_parser().parse_args(["classify", "x.mp4", "--model", str(a0_model), "--labels", str(labels_path)])
+    by_classify, top_k = open_classifier(args)
+    for clip in sorted(EXPECTED):
+        ours = np.array([r.logits for r in classify_video(by_classify, clips / clip, top_k, 5.0)])
+        reference = np.array([r.logits for r in classify_video(whole, clips / clip, top_k, 5.0)])
+        np.testing.assert_array_equal(ours, reference)
+
+
+@pytest.mark.parametrize("clip_name", sorted(EXPECTED))
+def test_each_clip_is_recognised_with_the_live_default(a0_model, labels_path, clips, runtime, clip_name):
+    """`run`'s defaults (short context, two streams blended) still end every clip right."""
+    args = build_parser().parse_args(["run", "--model", str(a0_model), "--labels", str(labels_path)])
+    args.runtime = runtime
+    classifier, top_k = open_classifier(args)
+    assert classifier.answer == ANSWER_BLEND
+    last = list(classify_video(classifier, clips / clip_name, top_k, args.fps))[-1]
+    assert last.top[0].label == EXPECTED[clip_name]

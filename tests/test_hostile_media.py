@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, run_app
 from PIL import Image
 
 LIMIT_MESSAGE = "over the limit of 16.8 (--max-megapixels)"

@@ -15,7 +15,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, run_app
 from long_log import write_long_log
 from PIL import Image
 

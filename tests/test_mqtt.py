@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, assert_clean_error, run_app
 from mqtt_broker import Broker, Subscriber, free_port, make_ca, wait_for
-from test_cli_errors import assert_clean_error
 
 from app.mqtt.outbox import Message, Outbox
 

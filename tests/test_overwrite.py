@@ -10,8 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import run_app
-from test_cli_errors import assert_clean_error
+from helpers import assert_clean_error, run_app
 
 
 def digest(path: Path) -> str:

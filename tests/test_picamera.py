@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FAKES, PROJECT_ROOT
+from helpers import FAKES, PROJECT_ROOT
 
 from app.errors import AppError
 from app.inference.preprocess import Preprocessor

@@ -7,17 +7,14 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, FlakyCamera, run_app
 
 from app.pipeline import Mailbox, Pipeline, PipelineOptions, Stage
 from app.results import Result
-from app.sources import FileSource, SourceError
-from app.sources.base import Frame
+from app.sources import FileSource
 
 
 def run_pipeline(pipeline: Pipeline, seconds: float | None = None) -> list[Result]:
@@ -70,37 +67,6 @@ def test_result_listeners_run_by_stage_and_once_however_attached(clips, classifi
     results = run_pipeline(pipeline)
     assert calls[:5] == ["log", "overlay", "console", "web", "watchdog"]
     assert len(calls) == 5 * len(results)
-
-
-class FlakyCamera(FileSource):
-    """A looping clip that fails the way cameras do: an error, or silence, mid-run."""
-
-    live = True
-
-    def __init__(self, path: Path, fault: str, after_frames: int = 10) -> None:
-        super().__init__(path, realtime=True, loop=True)
-        self.fault = fault
-        self.after_frames = after_frames
-        self.opens = 0
-        self._unblock = threading.Event()
-
-    def open(self) -> None:
-        super().open()
-        self.opens += 1
-        self._unblock.clear()
-
-    def frames(self, keep) -> Iterator[Frame]:  # type: ignore[no-untyped-def]
-        for n, frame in enumerate(super().frames(keep)):
-            if self.opens == 1 and n == self.after_frames:
-                if self.fault == "raise":
-                    raise SourceError("camera unplugged")
-                self._unblock.wait()  # "stall": hangs until closed, like a stuck driver
-                return
-            yield frame
-
-    def close(self) -> None:
-        super().close()
-        self._unblock.set()
 
 
 @pytest.mark.parametrize("fault", ["raise", "stall"])

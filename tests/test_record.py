@@ -8,8 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import run_app
-from test_cli_errors import assert_clean_error
+from helpers import assert_clean_error, run_app
 
 from app.display.record import Recorder
 from app.overlay import BAR, ROWS, Layout

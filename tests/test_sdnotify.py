@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_pipeline import FlakyCamera
+from helpers import FlakyCamera
 
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels

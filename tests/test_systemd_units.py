@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, run_app
 
 from app.service_install import SERVICES, Layout, files_the_service_reads, service_user_problem, unreadable_for
 
@@ -329,3 +329,40 @@ def test_files_the_service_user_cannot_read_are_named_with_the_fix() -> None:
         assert unreadable_for("nobody", files, prefix) == (
             f"the source {clip} does not exist: set source in the config to a file that exists"
         )
+
+
+def test_mqtt_in_the_config_gives_the_service_network_and_only_then(console_root: Path) -> None:
+    """The installer writes the network drop-in while the config sets `mqtt`, and removes it after."""
+    layout = Layout(console_root, "logger")
+    original = layout.config.read_text()
+    assert not layout.network_dropin.exists()  # the example config has no broker: no network
+    layout.config.write_text(original + 'mqtt = "mqtt://192.168.1.10"\n')
+    assert "mqtt is set" in install(console_root, "logger").stdout
+    dropin = settings(layout.network_dropin)
+    assert dropin == {
+        "PrivateNetwork": ["no"],
+        "RestrictAddressFamilies": ["AF_INET AF_INET6"],
+        "IPAddressAllow": ["192.168.1.10"],  # and the unit's IPAddressDeny=any still holds for the rest
+    }
+    if ANALYZE is not None:
+        assert verify(layout.unit) == []  # the unit with its drop-in
+    layout.config.write_text(original + 'mqtt = "mqtts://homeassistant.local"\n')
+    install(console_root, "logger")
+    assert settings(layout.network_dropin)["IPAddressDeny"] == [""]  # a name: any address
+    layout.config.write_text(original)
+    assert "no longer set" in install(console_root, "logger").stdout
+    assert not layout.network_dropin.exists()
+    layout.config.write_text(original + 'mqtt = "mqtt://192.168.1.10"\n')
+    install(console_root, "logger")
+    assert installer("uninstall", "logger", "--root", str(console_root)).returncode == 0
+    assert not layout.network_dropin.exists()
+
+
+def test_the_brokers_ca_and_password_files_are_files_the_service_reads(tmp_path: Path) -> None:
+    ca, password = tmp_path / "ca.pem", tmp_path / "mqtt-password"
+    ca.write_text("-")
+    password.write_text("secret\n")
+    config = tmp_path / "logger.toml"
+    config.write_text(f'mqtt = "mqtts://pi@broker"\nmqtt_ca_file = "{ca}"\nmqtt_password_file = "{password}"\n')
+    files = dict(files_the_service_reads(config, Path("/opt/movinet")))
+    assert (files["mqtt_ca_file"], files["mqtt_password_file"]) == (ca, password)

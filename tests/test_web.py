@@ -27,9 +27,8 @@ from typing import Any
 import numpy as np
 import pytest
 from chromium import Chromium
-from conftest import PROJECT_ROOT, run_app
+from helpers import PROJECT_ROOT, PausableClip, assert_clean_error, run_app
 from PIL import Image
-from test_cli_errors import assert_clean_error
 
 from app.cli import build_parser
 from app.config import read_config
@@ -39,8 +38,7 @@ from app.inference.labels import TopK, load_labels
 from app.overlay import BAR
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result
-from app.sources import FileSource, Keep
-from app.sources.base import Frame
+from app.sources import FileSource
 from app.web import server as web_server
 from app.web.view import TOKEN_ENV, WebView, attach_web, load_token, parse_listen
 
@@ -94,22 +92,6 @@ def test_page_shows_the_video_and_the_clips_action_in_chromium(clips, a0_model, 
 
 
 # ---- in-process fixtures -----------------------------------------------------------------
-
-
-class PausableClip(FileSource):
-    """A clip looping at its own rate that can be told to stop delivering, like a hung camera."""
-
-    def __init__(self, path: Path, realtime: bool = True) -> None:
-        super().__init__(path, realtime=realtime, loop=True)
-        self.flowing = threading.Event()
-        self.flowing.set()
-
-    def frames(self, keep: Keep) -> Iterator[Frame]:
-        for frame in super().frames(keep):
-            while not self.flowing.wait(0.05):
-                if self._closed:
-                    return
-            yield frame
 
 
 @contextmanager
@@ -591,3 +573,59 @@ def test_a_very_long_label_does_not_widen_the_page(clips, a0_model, labels_path,
     assert page_width <= 1280, f"the page is {page_width} px wide"
     assert label_box <= 1280
     assert video_width > 500, "the video keeps its place beside the panel"
+
+
+def connect_from(address: str, port: int) -> socket.socket:
+    client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    client.bind((address, 0))
+    client.settimeout(5)
+    client.connect(("127.0.0.1", port))
+    return client
+
+
+def test_one_address_holds_at_most_its_share_of_connections(clips, classifier, top_k):
+    """MAX_PER_ADDRESS idle connections from one address: its next one is closed at once,
+    another address is served as usual."""
+    pipeline = Pipeline(FileSource(clips / "carving_ice_172.mp4"), classifier, top_k)
+    view = attach_web(pipeline, build_parser().parse_args(["run", "--web", "127.0.0.1:0"]), env={})
+    assert view is not None
+    port = view.server.port
+    idle = [connect_from("127.0.0.9", port) for _ in range(web_server.MAX_PER_ADDRESS)]
+    try:
+        wait_for(lambda: view.server.gate.pending == web_server.MAX_PER_ADDRESS, 5)
+        with connect_from("127.0.0.9", port) as one_too_many:
+            one_too_many.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            with contextlib.suppress(ConnectionResetError):
+                assert one_too_many.recv(100) == b""
+        with connect_from("127.0.0.10", port) as other:
+            other.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert other.recv(100).startswith(b"HTTP/1.0 503")  # answered: no result yet, so "starting"
+    finally:
+        for client in idle:
+            client.close()
+        view.close()
+
+
+def test_token_holders_and_healthz_have_places_of_their_own(clips, classifier, top_k):
+    """Every general handler busy (token holders' snapshots waiting for a frame from a stalled
+    camera): a request without the token is turned away with 503, while /healthz and a token
+    holder's request are still served."""
+    source = PausableClip(clips / "carving_ice_172.mp4")
+    source.flowing.clear()  # no frame: each snapshot waits up to 3 s for one
+    auth = f"GET /snapshot.jpg HTTP/1.0\r\nAuthorization: Bearer {TOKEN}\r\n\r\n".encode()
+    with web_app(source, classifier, top_k, env={TOKEN_ENV: TOKEN}) as (view, _, _):
+        port = view.server.port
+        busy = []
+        for number in range(web_server.MAX_HANDLERS):
+            client = connect_from(f"127.0.0.{20 + number // 8}", port)
+            client.sendall(auth)
+            busy.append(client)
+        try:
+            time.sleep(0.5)  # every snapshot is now waiting on a handler thread
+            assert raw(port, b"GET / HTTP/1.0\r\n\r\n") == 503
+            assert raw(port, b"GET /healthz HTTP/1.0\r\n\r\n") == 401  # served: no token, no health
+            assert get(port, "/healthz", {"Authorization": f"Bearer {TOKEN}"})[0] == 503  # starting
+            assert get(port, "/api/status", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+        finally:
+            for client in busy:
+                client.close()

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from app import assets
-from app.argtypes import non_negative_float, positive_int
+from app.argtypes import non_negative_float, positive_int, split_commas
 from app.bench.model import BenchRow, bench_model, format_table, runtime_ratios
 from app.bench.pipeline import format_pipeline_report, format_soak, pipeline_report, soak
 from app.errors import AppError
-from app.inference.engine import StreamingClassifier
+from app.inference.engine import ANSWER_BLEND, ANSWERS, StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import available_runtimes
+from app.inference.sampling import DEFAULT_FPS, LIVE_CONTEXT_S, context_steps
 
 
 def add_bench_command(commands: Any) -> None:
@@ -36,13 +37,15 @@ def add_bench_command(commands: Any) -> None:
     bench.add_argument("--live-seconds", type=float, default=20.0, help="with --pipeline: seconds of live CPU use (20)")
     bench.add_argument("--soak", type=positive_int, metavar="STEPS", help="with --pipeline: a soak run of STEPS steps")
     bench.add_argument(
-        "--context", type=non_negative_float, default=10.0, help="with --pipeline: as `run --context` (default 10)"
+        "--context",
+        type=non_negative_float,
+        default=LIVE_CONTEXT_S,
+        help=f"with --pipeline: as `run --context` (default {LIVE_CONTEXT_S:g})",
+    )
+    bench.add_argument(
+        "--answer", choices=ANSWERS, default=ANSWER_BLEND, help="with --pipeline: as `run --answer` (blend)"
     )
     bench.set_defaults(handler=run_bench)
-
-
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 def _models(names: list[str]) -> list[Path]:
@@ -60,7 +63,7 @@ def _runtimes(text: str) -> list[str]:
     here = available_runtimes()
     if text == "all":
         return here
-    wanted = _split(text)
+    wanted = split_commas([text])
     missing = [r for r in wanted if r not in here]
     if missing:
         raise AppError(f"runtime(s) not installed here: {', '.join(missing)} (installed: {', '.join(here)})")
@@ -69,7 +72,7 @@ def _runtimes(text: str) -> list[str]:
 
 def _threads(text: str) -> list[int]:
     try:
-        values = [int(part) for part in _split(text)]
+        values = [int(part) for part in split_commas([text])]
     except ValueError:
         raise AppError(f"--threads takes whole numbers separated by commas, got {text!r}") from None
     if not values or min(values) < 1:
@@ -105,7 +108,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def _run_pipeline_bench(args: argparse.Namespace, model: Path, runtime: str, threads: int, labels_path: Path) -> int:
     # As `run` does it by default, so the live CPU figure is what a user will see.
-    classifier = StreamingClassifier(model, runtime=runtime, threads=threads, context_steps=round(args.context * 5))
+    steps = context_steps(args.context, DEFAULT_FPS)
+    classifier = StreamingClassifier(model, runtime=runtime, threads=threads, context_steps=steps, answer=args.answer)
     top_k = TopK(load_labels(labels_path, classifier.num_classes), k=5)
     if args.soak:
         report = soak(classifier, top_k, args.pipeline, args.soak, report_every=max(1, args.soak // 10))

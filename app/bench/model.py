@@ -22,7 +22,7 @@ from app.classify import classify_video
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.preprocess import Preprocessor
-from app.inference.sampling import RateSampler
+from app.inference.sampling import DEFAULT_FPS, RateSampler
 from app.results import scored_text
 from app.sources.files import read_video
 
@@ -102,7 +102,7 @@ def clip_frames(clip: Path | None, size: tuple[int, int], count: int) -> list[np
     if clip is None:
         rng = np.random.default_rng(0)
         return [rng.random((1, 1, *size, 3), dtype=np.float32) for _ in range(count)]
-    sampler = RateSampler(5.0)
+    sampler = RateSampler(DEFAULT_FPS)
     preprocess = Preprocessor(*size)
     frames = [preprocess(f.image, f.order).copy() for f in read_video(clip, sampler.accept)]
     return [frames[i % len(frames)] for i in range(count)]
@@ -144,7 +144,7 @@ def bench_model(
     step_ms, invoke_ms = time_engine(classifier, frames, rounds)
     top1 = "-"
     if clip is not None and top_k is not None:
-        last = next(iter(deque(classify_video(classifier, clip, top_k, fps=5.0), maxlen=1)), None)
+        last = next(iter(deque(classify_video(classifier, clip, top_k, fps=DEFAULT_FPS), maxlen=1)), None)
         if last is not None and last.top:
             top1 = scored_text(last.top[0])
     median, invoke = float(np.median(step_ms)), float(np.median(invoke_ms))

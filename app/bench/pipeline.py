@@ -16,7 +16,7 @@ import numpy as np
 from app.bench.model import clip_frames, current_rss_mb
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK
-from app.inference.sampling import RateSampler
+from app.inference.sampling import DEFAULT_FPS, RateSampler
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result
 from app.sources.files import FileSource, read_video
@@ -90,7 +90,7 @@ def run_file_pipeline(
 
 
 def pipeline_report(classifier: StreamingClassifier, top_k: TopK, clip: Path, steps: int, live_seconds: float) -> dict:
-    decoded_per_s, sampled_per_s = decode_only(clip, 5.0)
+    decoded_per_s, sampled_per_s = decode_only(clip, DEFAULT_FPS)
     model_steps_per_s = model_only(classifier, clip, steps)
     collector, seconds, _ = run_file_pipeline(classifier, top_k, clip, steps)
     assert collector.last is not None
@@ -107,7 +107,7 @@ def pipeline_report(classifier: StreamingClassifier, top_k: TopK, clip: Path, st
         "latency_p95_ms": float(np.percentile(collector.latencies, 95)),
     }
     if live_seconds > 0:
-        live, seconds, cpu = run_file_pipeline(classifier, top_k, clip, int(live_seconds * 5), realtime=True)
+        live, seconds, cpu = run_file_pipeline(classifier, top_k, clip, int(live_seconds * DEFAULT_FPS), realtime=True)
         report["live_cpu_seconds_per_second"] = cpu / seconds
         report["live_steps_per_s"] = live.count / seconds
         report["live_latency_p50_ms"] = float(np.percentile(live.latencies, 50))

@@ -26,7 +26,7 @@ from app.pipeline import Pipeline
 from app.results import Result
 from app.sources.picamera import PiCameraSource
 
-log = logging.getLogger("app.preview")
+log = logging.getLogger(__name__)
 
 
 class PiCameraPreview:

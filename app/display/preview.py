@@ -32,7 +32,7 @@ from app.sources.base import FrameSource
 if TYPE_CHECKING:
     from app.sources.picamera import PiCameraSource
 
-log = logging.getLogger("app.preview")
+log = logging.getLogger(__name__)
 
 PREVIEWS = ("auto", "qt", "drm", "window", "none")
 SNAPSHOT_LIVE_SECONDS = 5.0
@@ -116,7 +116,7 @@ def choose_preview(requested: str, source: FrameSource, env: Mapping[str, str] =
             "qt",
         )
     if requested == "window" and not has_x_display(env):
-        raise AppError("--preview window needs a display, and $DISPLAY is not set")
+        raise OptionError("preview", "window needs a display, and $DISPLAY is not set")
     return requested
 
 
@@ -145,7 +145,7 @@ def attach_outputs(
     kind = choose_preview(args.preview, source)
     check_fullscreen(args.fullscreen, args.preview)
     if args.fullscreen and kind == "none":
-        raise AppError("--fullscreen needs a preview, and there is none here (no display?)")
+        raise OptionError("fullscreen", "needs a preview, and there is none here (no display?)")
     if kind == "none" and args.record is None:
         return None
     overlay = overlay or overlay_for(args, model)

@@ -19,7 +19,7 @@ from app.inference.labels import Scored
 from app.overlay import READABLE_HEIGHT, LiveOverlay, Size, annotate, output_size
 from app.sources.base import Frame, FrameSource
 
-log = logging.getLogger("app.record")
+log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi")
 PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg")

@@ -10,23 +10,29 @@ never holds the pipeline up. Frames go to Tk as binary PPM, which Tk 8.6 reads n
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import time
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from app.display.xlib import guard_display
 from app.errors import AppError
 from app.overlay import LiveOverlay, Size, annotate, fit_size
 from app.sources.base import Frame
 
 if TYPE_CHECKING:
+    import tkinter
+
     from app.pipeline import Pipeline
 
-log = logging.getLogger("app.preview")
+log = logging.getLogger(__name__)
 
 WINDOW_BOX = (960, 720)  # a new window fits the picture into this, scaled up or down
 REFRESH_MS = 10  # how often the Tk loop looks for a new frame
+MIN_AREA = 48  # px a side: below this there is no room for the overlay's panel
 TICK_S = 0.1  # how often it runs the pipeline's watchdog
 
 
@@ -38,10 +44,16 @@ class PreviewWindow:
             import tkinter
         except ImportError:
             raise AppError("the window preview needs Tkinter: sudo apt install python3-tk") from None
+        display = os.environ.get("DISPLAY", "(unset)")
+        self._pipeline: Pipeline | None = None
+        self._lost: str | None = None  # why the window went away, if not by the user's choice
+        self._closing = False
+        guard_display(display, self._display_failed, self._display_lost)  # before Tk opens the display
         try:
             self.root = tkinter.Tk(className="movinet")
         except tkinter.TclError as exc:
-            raise AppError(f"cannot open a window on display {os.environ.get('DISPLAY', '(unset)')}: {exc}") from None
+            raise AppError(f"cannot open a window on display {display}: {exc}") from None
+        self._tcl_error = tkinter.TclError
         self.overlay = overlay
         self.root.title(title)
         self.root.configure(background="black")
@@ -64,8 +76,14 @@ class PreviewWindow:
         self._latest = frame
 
     def main_loop(self, pipeline: Pipeline) -> None:
-        """Pipeline main loop: Tk's event loop until the pipeline stops or the user quits."""
+        """Pipeline main loop: Tk's event loop until the pipeline stops or the user quits.
+
+        AppError if the window went away without the user asking (another program
+        destroyed it, the X server failed), after the pipeline stopped as after SIGTERM.
+        """
+        self._pipeline = pipeline
         self.root.protocol("WM_DELETE_WINDOW", pipeline.stop)
+        self.root.bind("<Destroy>", self._destroyed)
         for key in ("<KeyPress-q>", "<KeyPress-Q>", "<Escape>"):
             self.root.bind(key, lambda event: pipeline.stop())
         self.root.report_callback_exception = self._callback_failed
@@ -87,9 +105,34 @@ class PreviewWindow:
         try:
             self.root.mainloop()
         finally:
-            self.root.destroy()
+            self._closing = True
+            with contextlib.suppress(self._tcl_error):  # already gone if destroyed from outside
+                self.root.destroy()
         if self._error is not None:
             raise self._error
+        if self._lost is not None:
+            raise AppError(self._lost)
+
+    def _destroyed(self, event: tkinter.Event) -> None:
+        """<Destroy> (bound on the window, so its children's come here too): stop, unless we close it."""
+        if event.widget is self.root and not self._closing:
+            self._lost = self._lost or "the preview window was destroyed by another program"
+            if self._pipeline is not None:
+                self._pipeline.stop()
+
+    def _display_failed(self, message: str) -> None:
+        """An X request failed (Xlib's handler, main thread): stop the run; Tk carries on meanwhile."""
+        if self._lost is None:
+            self._lost = message
+        if self._pipeline is not None:
+            self._pipeline.stop()
+
+    def _display_lost(self, message: str) -> None:
+        """The X server has gone (Xlib's handler, main thread, which must not return to Tk):
+        finish the run here, as after SIGTERM; the process ends right after."""
+        if self._pipeline is not None:
+            self._pipeline.shutdown()
+        print(f"error: {message}", file=sys.stderr)
 
     def _callback_failed(self, kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
         """An error inside a Tk callback: stop and re-raise it after the loop, not print it."""
@@ -106,7 +149,9 @@ class PreviewWindow:
             window_w, window_h = fit_size((width, height), WINDOW_BOX)
             self.canvas.configure(width=window_w, height=window_h)
             self.root.update_idletasks()
-        area = (max(1, self.canvas.winfo_width()), max(1, self.canvas.winfo_height()))
+        area = (self.canvas.winfo_width(), self.canvas.winfo_height())
+        if min(area) < MIN_AREA:  # not mapped yet (Tk says 1x1 until then), or shrunk to nothing
+            return
         size = fit_size((width, height), area)
         shown = (frame.index, self.overlay.version, size)
         if shown == self._shown:

@@ -12,10 +12,15 @@ import os
 import numpy as np
 
 from app.errors import AppError
+from app.inference.labels import softmax
 from app.inference.runtime import StreamRunner, TensorSpec, load_model
 
 IMAGE_INPUT = "image"
 LOGITS_OUTPUT = "logits"
+ANSWER_LONGEST = "longest"
+ANSWER_BLEND = "blend"
+ANSWERS = (ANSWER_BLEND, ANSWER_LONGEST)
+DEFAULT_MIN_HISTORY = 3  # steps (0.6 s at 5 fps) before a restarted stream's own answer counts
 
 
 class StreamingClassifier:
@@ -25,9 +30,17 @@ class StreamingClassifier:
     is right for a clip. A live camera runs for hours, and the model's pooled features
     average over its whole stream: measured here, confidence in a looping clip of one
     action falls from ~1.0 to below 0.1 within a few hundred steps. With `context_steps`
-    = N, two streams run half a window apart, each restarted after N steps, and the
-    answer comes from whichever has seen more: always between N/2 and N steps of
-    history, close to the clips the model was trained on, at twice the model cost.
+    = N, two streams run half a window apart, each restarted after N steps, at twice the
+    model cost. Which of the two answers is `answer`:
+
+    - ANSWER_LONGEST: the one that has seen more (N/2 to N steps of history). A clip of up
+      to N steps is classified exactly as by a single stream.
+    - ANSWER_BLEND: the average of both streams' probabilities. After the person changes
+      what they do, the stream restarted since then is sure of the new action within a
+      few steps while the other still mixes in the previous one, so the change shows
+      within about a second instead of up to N steps later. A restarted stream's first
+      `min_history` steps are noise, so until then its last answer before the restart
+      stands in for it: a restart never leaves one young stream answering alone.
     """
 
     def __init__(
@@ -36,9 +49,13 @@ class StreamingClassifier:
         runtime: str = "auto",
         threads: int | None = None,
         context_steps: int = 0,
+        answer: str = ANSWER_LONGEST,
+        min_history: int = DEFAULT_MIN_HISTORY,
     ) -> None:
         if context_steps < 0 or context_steps == 1:
             raise AppError(f"context must be 0 (unbounded) or at least 2 steps, got {context_steps}")
+        if answer not in ANSWERS:
+            raise AppError(f"unknown answer rule {answer!r}: choose one of {', '.join(ANSWERS)}")
         model = load_model(model_path, runtime, threads)
         image, logits, state_names = _find_stream_interface(model.inputs, model.outputs, str(model_path))
         self.model_path = model.path
@@ -51,11 +68,14 @@ class StreamingClassifier:
         self.num_classes = logits.shape[-1]
         self.frames_seen = 0
         self.context_steps = context_steps
+        self.answer = answer
+        self.min_history = min_history
         pairs = {n: n for n in state_names}
         self._runners: list[StreamRunner] = [model.open_stream(image.name, logits.name, pairs)]
         if context_steps:
             self._runners.append(model.open_stream(image.name, logits.name, pairs))
         self._ages: list[int] = []
+        self._latest: list[np.ndarray | None] = []  # per stream: its last probabilities that count
         self._quantized_image = np.empty(image.shape, image.dtype) if image.quantized else None
         self._quantize_scratch = np.empty(image.shape, np.float32) if image.quantized else None
         self.reset()
@@ -67,7 +87,7 @@ class StreamingClassifier:
         Returns float32 logits of length `num_classes` (dequantized if the model's are not).
         """
         model_input = self._to_model_input(frame)
-        answer, answer_age = None, -1
+        answers: list[tuple[int, int, np.ndarray]] = []  # (stream, steps of history, raw logits)
         for i, runner in enumerate(self._runners):
             if self._ages[i] < 0:  # the second stream has not started yet
                 self._ages[i] += 1
@@ -77,10 +97,23 @@ class StreamingClassifier:
                 self._ages[i] = 0
             raw = runner.step(model_input)
             self._ages[i] += 1
-            if self._ages[i] > answer_age:
-                answer, answer_age = raw, self._ages[i]
+            answers.append((i, self._ages[i], raw))
         self.frames_seen += 1
-        return _dequantize(answer, self.logits_spec).reshape(-1)
+        longest = max(answers, key=lambda a: a[1])  # the first stream on a tie
+        logits = _dequantize(longest[2], self.logits_spec).reshape(-1)
+        if self.answer == ANSWER_LONGEST or len(self._runners) == 1:
+            return logits
+        return self._blend(answers, logits)
+
+    def _blend(self, answers: list[tuple[int, int, np.ndarray]], longest: np.ndarray) -> np.ndarray:
+        for i, age, raw in answers:
+            if age >= self.min_history:
+                self._latest[i] = softmax(_dequantize(raw, self.logits_spec).reshape(-1))
+        counted = [p for p in self._latest if p is not None]
+        if not counted:  # the first steps after a reset: nothing has history yet
+            return longest
+        # Logits whose softmax is the mean of the probabilities (log of 0 kept finite).
+        return np.log(np.maximum(np.mean(counted, axis=0), 1e-30)).astype(np.float32)
 
     def reset(self) -> None:
         """Forget the stream so far (new clip, scene cut, camera reopened)."""
@@ -88,6 +121,7 @@ class StreamingClassifier:
             runner.reset()
         # The second stream starts half a window later, so the two restart alternately.
         self._ages = [0, -(self.context_steps // 2)][: len(self._runners)]
+        self._latest = [None] * len(self._runners)
         self.frames_seen = 0
 
     def states(self) -> dict[str, np.ndarray]:

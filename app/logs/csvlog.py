@@ -8,7 +8,7 @@ import os
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from app.logs.jsonlog import RotatingFile
+from app.logs.rotating import RotatingFile
 
 if TYPE_CHECKING:
     from app.results import Result

@@ -105,10 +105,11 @@ def log_settings(args: argparse.Namespace) -> LogSettings:
     return LogSettings(args.log_level, max_bytes, args.log_keep, detector_from_args(args))
 
 
-def attach_logs(pipeline: Pipeline, args: argparse.Namespace) -> None:
+def attach_logs(pipeline: Pipeline, args: argparse.Namespace, pictures: Path | None = None) -> None:
     """Check the logging options and attach the log and CSV writers the user asked for.
 
     They run at Stage.LOG, before any output: a step shown on stdout is then already in the log.
+    `pictures`: the event pictures' folder, which the log's event records point into.
     """
     settings = log_settings(args)
     max_bytes, keep, detector = settings.max_bytes, settings.keep, settings.detector
@@ -128,6 +129,14 @@ def attach_logs(pipeline: Pipeline, args: argparse.Namespace) -> None:
             "event_min_steps": detector.min_steps,
             "pid": os.getpid(),
         }
-        log = JsonLog(args.log, detector, level=settings.level, max_bytes=max_bytes, keep=keep, run_info=run_info)
+        log = JsonLog(
+            args.log,
+            detector,
+            level=settings.level,
+            max_bytes=max_bytes,
+            keep=keep,
+            run_info=run_info,
+            pictures=pictures,
+        )
         pipeline.on_result(log.on_result, Stage.LOG)
         pipeline.on_close(log.close)

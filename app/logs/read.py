@@ -53,6 +53,7 @@ class Span:
     x0: float  # on the timeline
     x1: float
     open: bool = False
+    picture: str | None = None  # the event picture, as the log names it (relative to the log's folder)
 
     @property
     def duration(self) -> float:
@@ -161,7 +162,7 @@ class _Builder:
         self.new_run = True
         self.source = ""
         # Logged start events still without an end: label -> (start, peak, start_wall, source).
-        self.started: dict[str, tuple[float, float, float | None, str]] = {}
+        self.started: dict[str, tuple[float, float, float | None, str, str | None]] = {}
         # The run's last record: an event still open at its end lasted until then.
         self.last_t: float | None = None  # stream time, from steps and event records
         self.last_wall: float | None = None
@@ -225,8 +226,8 @@ class _Builder:
         if self.detector is not None:
             for event in self.detector.close():
                 self.detected(event)
-        for label, (start, peak, wall, source) in self.started.items():
-            self.add(label, start, self.open_until(start, wall), peak, wall, source, still_open=True)
+        for label, (start, peak, wall, source, picture) in self.started.items():
+            self.add(label, start, self.open_until(start, wall), peak, wall, source, still_open=True, picture=picture)
         self.started.clear()
 
     def open_until(self, start: float, start_wall: float | None) -> float:
@@ -250,12 +251,13 @@ class _Builder:
             self.timeline.skipped += 1
             return
         wall, source = record.get("start_wall"), str(record.get("source") or self.source)
+        picture = record.get("picture") if isinstance(record.get("picture"), str) else None
         self.last_t = max(self.last_t or 0.0, start if end is None else end)
         if end is None:
-            self.started[label] = (start, peak, wall, source)
+            self.started[label] = (start, peak, wall, source, picture)
         else:
             self.started.pop(label, None)
-            self.add(label, start, end, peak, wall, source)
+            self.add(label, start, end, peak, wall, source, picture=picture)
 
     def add(
         self,
@@ -266,5 +268,7 @@ class _Builder:
         wall: float | None,
         source: str,
         still_open: bool = False,
+        picture: str | None = None,
     ) -> None:
-        self.timeline.spans.append(Span(label, start, end, peak, source, wall, self.x(start), self.x(end), still_open))
+        span = Span(label, start, end, peak, source, wall, self.x(start), self.x(end), still_open, picture)
+        self.timeline.spans.append(span)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from pathlib import Path
 
 from app.logs.options import add_event_arguments, given_detector
 from app.logs.read import read_timeline
@@ -20,7 +21,8 @@ def add_summary_command(commands: argparse._SubParsersAction) -> None:
 
 def run_summary(args: argparse.Namespace) -> int:
     timeline = read_timeline(args.log, given_detector(args))  # the steps are read, not kept
-    rows = [["action", "start", "end", "duration", "peak", "started at", "source"]]
+    with_pictures = any(span.picture for span in timeline.spans)
+    rows = [["action", "start", "end", "duration", "peak", "started at", "source"] + ["picture"] * with_pictures]
     for span in timeline.spans:
         rows.append(
             [
@@ -32,6 +34,7 @@ def run_summary(args: argparse.Namespace) -> int:
                 datetime.fromtimestamp(span.start_wall).strftime("%Y-%m-%d %H:%M:%S") if span.start_wall else "-",
                 span.source,
             ]
+            + [picture_cell(Path(args.log).parent, span.picture)] * with_pictures
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     right = {1, 2, 3, 4}  # numbers line up on the right
@@ -53,6 +56,14 @@ def run_summary(args: argparse.Namespace) -> int:
         notes.append(f"{timeline.skipped} unreadable line(s) skipped")
     print("; ".join(notes))
     return 0
+
+
+def picture_cell(log_folder: Path, picture: str | None) -> str:
+    """The event picture's path as the user can open it from here, or why there is none."""
+    if picture is None:
+        return "-"
+    path = log_folder / picture  # relative to the log's folder (an absolute path stays itself)
+    return str(path) if path.is_file() else f"{path} (deleted)"
 
 
 def clock(seconds: float) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.argtypes import positive_float
+from app.events import picture_name
 from app.mqtt.discovery import Device
 from app.mqtt.output import MqttOutput
 from app.mqtt.settings import (
@@ -99,7 +100,7 @@ def attach_mqtt(
     device = Device(settings.client_id, f"MoViNet {hostname()}", model)
 
     def picture_for(event_id: str) -> str | None:
-        return str(pictures / f"{event_id}.jpg") if pictures is not None else None
+        return str(pictures / picture_name(event_id)) if pictures is not None else None
 
     output = MqttOutput(settings, device, actions, detector, system_info, picture_for)
     output.start()

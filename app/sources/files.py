@@ -31,7 +31,7 @@ DEFAULT_MAX_PIXELS = 4096 * 4096
 #: truncated or damaged, and its answer is about a part of it only: say so.
 DECODED_SHARE_EXPECTED = 0.9
 
-log = logging.getLogger("app.sources")
+log = logging.getLogger(__name__)
 
 
 def read_video(

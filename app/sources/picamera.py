@@ -23,6 +23,7 @@ tests/fakes/picamera2 for where in their source):
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -37,7 +38,7 @@ import numpy as np
 from app.errors import AppError
 from app.sources.base import Frame, FrameSource, Keep, SourceError
 
-log = logging.getLogger("app.picamera")
+log = logging.getLogger(__name__)
 
 PREVIEW_SIZE = (1280, 720)
 CAMERA_FPS = 30.0
@@ -329,3 +330,7 @@ class PiCameraSource(FrameSource):
             # Picamera2.close() stops the preview (joining its event loop) before stopping
             # the camera, so the stop is not one more job queued behind a dead loop.
             camera.close()
+        # With its last camera closed picamera2 drops libcamera's CameraManager; once the
+        # old Picamera2 (a reference cycle) is collected, the next open enumerates afresh.
+        del camera
+        gc.collect()

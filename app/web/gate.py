@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-log = logging.getLogger("app.web")
+log = logging.getLogger(__name__)
 
 HEAD_ENDS = (b"\n\r\n", b"\n\n")  # a blank line ends the head (http.server also takes bare LF)
 RECV_BYTES = 4096

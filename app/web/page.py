@@ -39,6 +39,8 @@ HTML = """<!doctype html>
       <dt>Throttling</dt><dd id="throttled">-</dd>
       <dt>Viewers</dt><dd id="viewers">-</dd>
     </dl>
+    <h2 id="pictures-title" hidden>Last events</h2>
+    <ul id="pictures"></ul>
     <p class="links"><a href="api/status">status JSON</a> · <a href="snapshot.jpg">snapshot</a></p>
   </section>
 </main>
@@ -110,6 +112,30 @@ const events = new EventSource("events");
 events.onmessage = (message) => render(JSON.parse(message.data));
 events.onerror = () => { $("state").textContent = "reconnecting"; $("state").className = "state stalled"; };
 
+// The event pictures: the newest few, checked every few seconds (they come at most a few a minute).
+async function pictures() {
+  let listed = [];
+  try { listed = await (await fetch("api/pictures")).json(); } catch (error) { return; }
+  const list = $("pictures");
+  $("pictures-title").hidden = listed.length === 0;
+  list.replaceChildren(...listed.map((p) => {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = p.url;
+    const image = document.createElement("img");
+    image.src = p.url;
+    image.alt = p.label;
+    image.loading = "lazy";
+    const caption = document.createElement("span");
+    caption.textContent = p.label + " · " + p.started_at.replace("T", " ");
+    link.append(image, caption);
+    item.appendChild(link);
+    return item;
+  }));
+}
+pictures();
+setInterval(pictures, 5000);
+
 // The picture stream ends if the app restarts: ask again, gently.
 const video = $("video");
 video.addEventListener("error", () => {
@@ -145,5 +171,8 @@ dl { display: grid; grid-template-columns: auto 1fr; gap: 0.3em 1em; margin: 0; 
 dt { color: #aaa; }
 dd { margin: 0; min-width: 0; overflow-wrap: anywhere; }
 .links { color: #aaa; font-size: 0.9em; }
+#pictures { list-style: none; margin: 0 0 1em; padding: 0; display: grid; grid-template-columns: 1fr 1fr; gap: 0.5em; }
+#pictures img { display: block; width: 100%; height: auto; border-radius: 0.2em; }
+#pictures span { display: block; font-size: 0.8em; color: #aaa; }
 a { color: var(--amber); }
 """

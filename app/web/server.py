@@ -1,7 +1,8 @@
 """The web view's HTTP server: a head-reading gate in front of a strict handler per request.
 
 One request per connection (HTTP/1.0: no keep-alive to manage), GET and HEAD only, a fixed
-set of paths and nothing read from disk. Connections are accepted and their request heads
+set of paths, and nothing read from disk but the event pictures, by names of one exact
+shape (web/pictures.py). Connections are accepted and their request heads
 read by one thread (app/web/gate.py), within a deadline, a byte budget and per-address
 and total caps, so idle and slow clients cost no thread. A complete head gets a handler
 thread: MAX_HANDLERS for anyone, and RESERVED_HANDLERS more kept for requests that carry
@@ -26,16 +27,18 @@ from http import HTTPStatus
 from http.client import HTTPException, parse_headers
 from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from socketserver import _SocketWriter  # type: ignore[attr-defined]  # http.server's own unbuffered writer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from app.web import page as web_page
+from app.web import pictures as event_pictures
 from app.web.gate import Arrival, Gate, GateLimits
 from app.web.status import LiveStatus
 from app.web.stream import JpegStream
 
-log = logging.getLogger("app.web")
+log = logging.getLogger(__name__)
 
 MAX_REQUEST_LINE = 4096  # http.server allows 65536
 MAX_REQUEST_HEAD = 16 * 1024  # request line and headers together
@@ -106,9 +109,11 @@ class WebServer:
         status: LiveStatus,
         stream: JpegStream,
         token: str | None,
+        pictures: Path | None = None,
     ) -> None:
         self.status = status
         self.stream = stream
+        self.pictures = pictures  # the event pictures' folder, if any
         self.token = token
         self.closing = threading.Event()
         self._handlers = threading.BoundedSemaphore(MAX_HANDLERS)
@@ -268,6 +273,8 @@ class WebHandler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.SEE_OTHER, b"", "text/plain", {"Location": "./", "Set-Cookie": cookie})
             return
         route = ROUTES.get(url.path)
+        if route is None and url.path.startswith(PICTURES_PATH):
+            route = WebHandler.picture
         if route is None:
             self.send_error(HTTPStatus.NOT_FOUND)
             return
@@ -336,6 +343,19 @@ class WebHandler(BaseHTTPRequestHandler):
             return
         self._reply(HTTPStatus.OK, picture[1], "image/jpeg")
 
+    def api_pictures(self) -> None:
+        folder = self.server.pictures
+        self._json(HTTPStatus.OK, event_pictures.recent(folder, RECENT_PICTURES) if folder is not None else [])
+
+    def picture(self) -> None:
+        folder = self.server.pictures
+        name = urlsplit(self.path).path.removeprefix(PICTURES_PATH)
+        data = event_pictures.read(folder, name) if folder is not None else None
+        if data is None:
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return
+        self._reply(HTTPStatus.OK, data, "image/jpeg")
+
     def mjpeg(self) -> None:
         self._stream("multipart/x-mixed-replace; boundary=frame", self._send_pictures)
 
@@ -390,4 +410,7 @@ ROUTES: dict[str, Callable[[WebHandler], None]] = {
     "/snapshot.jpg": WebHandler.snapshot,
     "/stream.mjpg": WebHandler.mjpeg,
     "/events": WebHandler.events,
+    "/api/pictures": WebHandler.api_pictures,
 }
+PICTURES_PATH = "/pictures/"  # + an event picture's name
+RECENT_PICTURES = 6

@@ -20,7 +20,7 @@ import cv2
 from app.overlay import READABLE_HEIGHT, LiveOverlay, annotate, output_size
 from app.sources.base import Frame
 
-log = logging.getLogger("app.web")
+log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 10.0
 JPEG_QUALITY = 80

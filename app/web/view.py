@@ -29,7 +29,7 @@ from app.web.server import WebServer
 from app.web.status import LiveStatus, RunInfo
 from app.web.stream import DEFAULT_FPS, JpegStream
 
-log = logging.getLogger("app.web")
+log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 TOKEN_ENV = "MOVINET_WEB_TOKEN"
@@ -95,7 +95,7 @@ def resolve_listen(host: str, port: int) -> Listen:
     try:
         family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
     except (socket.gaierror, UnicodeError) as exc:
-        raise AppError(f"--web: cannot resolve {host!r}: {exc}") from None
+        raise OptionError("web", f"cannot resolve {host!r}: {exc}") from None
     return Listen(family, address)
 
 
@@ -108,7 +108,8 @@ def load_token(path: Path | None, env: Mapping[str, str]) -> str | None:
         except PermissionError:
             raise permission_denied(path) from None
         except (OSError, UnicodeDecodeError) as exc:
-            raise AppError(f"--web-token-file: cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+            reason = getattr(exc, "strerror", None) or exc
+            raise OptionError("web_token_file", f"{path}: cannot read it: {reason}") from None
         if shared:
             log.warning("%s can be read by other users: chmod 600 %s", path, path)
         where = str(path)
@@ -143,19 +144,22 @@ def attach_web(
     args: argparse.Namespace,
     env: Mapping[str, str] = os.environ,
     overlay: LiveOverlay | None = None,
+    pictures: Path | None = None,
 ) -> WebView | None:
     """Check the web options, start the server and feed it from the pipeline (None without --web).
 
     `overlay` is the run's (shared with the previews); without one the view makes its own.
+    `pictures`: the event pictures' folder, whose newest pictures the page shows.
     """
     if args.web is None:
         return None
     token = load_token(args.web_token_file, env)
     listen = resolve_listen(*parse_listen(args.web))
     if not listen.ip.is_loopback and token is None:
-        raise AppError(
-            f"--web {args.web} listens beyond this machine, so it needs a token: put one in a file for "
-            f"--web-token-file or in ${TOKEN_ENV} ({TOKEN_HINT})"
+        raise OptionError(
+            "web",
+            f"{args.web} listens beyond this machine, so it needs a token: put one in a file named by "
+            f"--web-token-file (web_token_file in a config) or in ${TOKEN_ENV} ({TOKEN_HINT})",
         )
     classifier = pipeline.classifier
     model = model_label(classifier.model_path.stem)
@@ -165,10 +169,10 @@ def attach_web(
     stale_after = max(pipeline.options.stall_timeout, STALE_STEPS / pipeline.options.fps)
     status = LiveStatus(overlay, run, stale_after, viewers=lambda: stream.watchers, encode_ms=lambda: stream.encode_ms)
     try:
-        server = WebServer(listen.family, listen.address, status, stream, token)
+        server = WebServer(listen.family, listen.address, status, stream, token, pictures)
     except OSError as exc:
         stream.close()
-        raise AppError(f"--web {args.web}: cannot listen: {exc.strerror or exc}") from None
+        raise OptionError("web", f"{args.web}: cannot listen: {exc.strerror or exc}") from None
     view = WebView(server, stream, url_of(server.server_address))
     pipeline.on_result(overlay.update, Stage.OVERLAY)  # the status shows the labels of each result
     pipeline.on_result(status.on_result)

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_ROOT, assets_dir
+from helpers import PROJECT_ROOT, assets_dir
 from nspawn import BootError, Container
 
 pytestmark = pytest.mark.system

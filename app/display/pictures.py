@@ -1,0 +1,186 @@
+"""A picture of every event: when an action starts, the frame with the overlay, as a JPEG.
+
+Saved in a folder next to the log (`pictures/` beside `--log`, or `--event-pictures DIR`),
+named by the event id (`20261129-071203-412-push-up.jpg`), so the log's event record, the
+MQTT event and the web view can all point to it without asking this module. The folder
+is capped by count and size: the oldest pictures are deleted first.
+
+The inference thread only copies the newest sampled frame when an event starts (a few
+hundred microseconds, a few times a minute at most); drawing, encoding and writing
+happen on a thread of its own, so a slow SD card never delays the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from app.argtypes import non_negative_float, non_negative_int
+from app.errors import OptionError
+from app.events import EventDetector, picture_name
+from app.overlay import LiveOverlay, annotate, output_size
+from app.pipeline import Stage
+from app.sources.base import Frame
+
+if TYPE_CHECKING:
+    from app.pipeline import Pipeline
+    from app.results import Result
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEEP = 500
+DEFAULT_MAX_MB = 200.0
+PICTURE_MIN_HEIGHT = 480  # small frames are scaled up so the overlay's text stays readable
+PICTURE_MAX_HEIGHT = 1080
+JPEG_QUALITY = 85
+PENDING = 4  # pictures waiting for the writer; more in a burst are skipped, and counted
+
+
+def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("event pictures")
+    group.add_argument(
+        "--event-pictures",
+        type=Path,
+        metavar="DIR",
+        help="save the frame with the overlay as DIR/EVENT-ID.jpg when an action starts "
+        "(default: pictures/ beside --log; none without --log)",
+    )
+    group.add_argument(
+        "--event-pictures-keep",
+        type=non_negative_int,
+        default=DEFAULT_KEEP,
+        metavar="N",
+        help=f"keep at most N pictures, deleting the oldest; 0 = no pictures (default {DEFAULT_KEEP})",
+    )
+    group.add_argument(
+        "--event-pictures-max-mb",
+        type=non_negative_float,
+        default=DEFAULT_MAX_MB,
+        metavar="MB",
+        help=f"and at most this much of them, 0 = no size limit (default {DEFAULT_MAX_MB:g})",
+    )
+
+
+def pictures_dir(args: argparse.Namespace) -> Path | None:
+    """Where the event pictures go, or None for none; OptionError if that cannot be."""
+    if args.event_pictures_keep == 0:
+        return None
+    folder = args.event_pictures
+    if folder is None:  # beside the log: the log's own checks name a missing folder
+        return Path(args.log).parent / "pictures" if args.log is not None else None
+    if folder.exists() and not folder.is_dir():
+        raise OptionError("event_pictures", f"{folder}: not a folder")
+    if not folder.exists() and not folder.parent.is_dir():
+        raise OptionError("event_pictures", f"{folder}: folder {folder.parent} does not exist")
+    return folder
+
+
+@dataclass(frozen=True)
+class _Job:
+    name: str
+    image: np.ndarray
+    order: str
+
+
+class EventPictures:
+    """Pipeline listener: a JPEG of the newest frame at the start of every event."""
+
+    def __init__(
+        self, folder: Path, overlay: LiveOverlay, detector: EventDetector, keep: int, max_bytes: int | None
+    ) -> None:
+        self.folder = folder
+        self.overlay = overlay
+        self.detector = detector
+        self.keep = keep
+        self.max_bytes = max_bytes
+        self.saved = 0
+        self.skipped = 0
+        self.encode_s = 0.0  # CPU time spent drawing, encoding and writing, in total
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise OptionError("event_pictures", f"{folder}: cannot create: {exc.strerror}") from None
+        self._frame: Frame | None = None
+        self._jobs: queue.Queue[_Job | None] = queue.Queue(PENDING)
+        self._writer = threading.Thread(target=self._write_loop, name="event-pictures", daemon=True)
+        self._writer.start()
+
+    def on_frame(self, frame: Frame) -> None:
+        """Frame listener (capture thread): only remembers the newest frame."""
+        self._frame = frame
+
+    def on_result(self, result: Result) -> None:
+        for event in self.detector.update(result.t, result.wall, result.top, result.reset):
+            frame = self._frame
+            if event.kind != "start" or frame is None:
+                continue
+            try:  # a copy: the source may reuse the frame's buffer for the next one
+                self._jobs.put_nowait(_Job(picture_name(event.id), frame.image.copy(), frame.order))
+            except queue.Full:
+                self.skipped += 1
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._writer.join(timeout=10)
+        if self.skipped:
+            log.warning("%d event picture(s) skipped: events came faster than pictures could be written", self.skipped)
+
+    def _write_loop(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            started = time.thread_time()
+            try:
+                self._write(job)
+            except OSError as exc:  # a full or read-only disk: the run goes on without the picture
+                log.warning("cannot save event picture %s: %s", self.folder / job.name, exc.strerror or exc)
+            self.encode_s += time.thread_time() - started
+
+    def _write(self, job: _Job) -> None:
+        height, width = job.image.shape[:2]
+        size = output_size((width, height), PICTURE_MIN_HEIGHT, PICTURE_MAX_HEIGHT)
+        picture = annotate(job.image, job.order, self.overlay, size)
+        ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise OSError(f"JPEG encoding failed for a {width}x{height} frame")
+        path = self.folder / job.name
+        partial = path.with_name(f".{job.name}.partial")
+        partial.write_bytes(data.tobytes())
+        os.replace(partial, path)  # a reader never sees half a picture
+        self.saved += 1
+        self._prune()
+
+    def _prune(self) -> None:
+        """Delete the oldest pictures beyond the count and size caps (names sort by start time)."""
+        pictures = sorted(self.folder.glob("*.jpg"))
+        sizes = []
+        for picture in pictures:
+            with contextlib.suppress(OSError):  # deleted by someone else meanwhile
+                sizes.append((picture, picture.stat().st_size))
+        total = sum(size for _, size in sizes)
+        while sizes and (len(sizes) > self.keep or (self.max_bytes and total > self.max_bytes and len(sizes) > 1)):
+            oldest, size = sizes.pop(0)
+            oldest.unlink(missing_ok=True)
+            total -= size
+
+
+def attach_event_pictures(
+    pipeline: Pipeline, folder: Path, args: argparse.Namespace, overlay: LiveOverlay, detector: EventDetector
+) -> EventPictures:
+    """Save event pictures in `folder` (from `pictures_dir`); the cli hands in the overlay and thresholds."""
+    max_bytes = int(args.event_pictures_max_mb * 1_000_000) or None
+    pictures = EventPictures(folder, overlay, detector, args.event_pictures_keep, max_bytes)
+    pipeline.on_frame(pictures.on_frame, wanted=lambda: False)  # the sampled frames are enough
+    pipeline.on_result(overlay.update, Stage.OVERLAY)  # the run's overlay: updated once, whoever asks
+    pipeline.on_result(pictures.on_result)
+    pipeline.on_close(pictures.close)
+    return pictures

@@ -1,0 +1,1 @@
+"""`python -m app eval`: how well a model and its live settings do on labelled clips."""

@@ -1,0 +1,207 @@
+"""The `eval` command's options, tables and JSON."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from app.argtypes import positive_float
+from app.eval.score import SWITCH_RUN, ClipScore, SessionScore, read_list, run_session, score_clips
+from app.inference.engine import ANSWER_LONGEST, StreamingClassifier
+from app.inference.labels import TopK
+from app.inference.sampling import CLIP_CONTEXT_S
+from app.results import scored_text
+
+DEFAULT_HOLD_S = 10.0
+OpenClassifier = Callable[[argparse.Namespace], tuple[StreamingClassifier, TopK]]
+
+
+def add_eval_command(commands: argparse._SubParsersAction, open_classifier: OpenClassifier) -> argparse.ArgumentParser:
+    """The command and its own options; the caller adds the model, result and decode options.
+
+    `open_classifier` is the CLI's own model set-up, so eval sees exactly what run sees.
+    """
+    evaluate = commands.add_parser(
+        "eval",
+        help="score a model on labelled clips: top-1/top-5 per clip, and live switching with --session",
+        description="LIST holds one 'path<TAB>expected label' (or 'path,label') a line; # starts a comment; "
+        "paths are relative to the LIST file.",
+    )
+    evaluate.add_argument("list", type=Path, metavar="LIST")
+    evaluate.add_argument(
+        "--session",
+        action="store_true",
+        help="also play the clips back to back as one live stream and score every model step",
+    )
+    evaluate.add_argument(
+        "--hold",
+        type=positive_float,
+        default=DEFAULT_HOLD_S,
+        metavar="SECONDS",
+        help=f"with --session: seconds each clip is shown, looped if shorter (default {DEFAULT_HOLD_S:g})",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+    evaluate.set_defaults(handler=functools.partial(run_eval, open_classifier=open_classifier))
+    return evaluate
+
+
+def run_eval(args: argparse.Namespace, open_classifier: OpenClassifier) -> int:
+    # Clips are scored as `classify` sees them (whole clips); the session as `run` would
+    # play it, with the --context and --answer given here (live defaults otherwise).
+    clip_args = argparse.Namespace(**{**vars(args), "context": CLIP_CONTEXT_S, "answer": ANSWER_LONGEST})
+    classifier, top_k = open_classifier(clip_args)
+    clips = read_list(args.list, top_k.labels)
+    progress = Progress(sys.stderr)
+    max_pixels = int(args.max_megapixels * 1e6)
+    clip_scores = score_clips(
+        classifier,
+        clips,
+        top_k,
+        args.fps,
+        max_pixels,
+        lambda done: progress.show(done / len(clips), f"clips {done}/{len(clips)}"),
+    )
+    setting: dict[str, Any] = {"model": classifier.model_path.name, "runtime": classifier.runtime, "fps": args.fps}
+    session = None
+    if args.session:
+        live_classifier, top_k = open_classifier(args)
+        total = len(clips) * args.hold
+        session = run_session(
+            live_classifier,
+            clips,
+            top_k,
+            args.fps,
+            args.hold,
+            max_pixels,
+            lambda t: progress.show(min(1.0, t / total), f"session {t:.0f}/{total:g} s"),
+        )
+        setting.update(context=args.context, answer=args.answer)
+    progress.clear()
+    if args.json:
+        print(json.dumps(as_json(setting, clip_scores, session, args.hold)))
+    else:
+        print_tables(sys.stdout, setting, clip_scores, session, args.hold)
+    return 0
+
+
+class Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.active = stream.isatty()
+        self._shown = ""
+
+    def show(self, fraction: float, text: str) -> None:
+        if not self.active:
+            return
+        filled = round(self.WIDTH * fraction)
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {text}"
+        if line != self._shown:
+            self.stream.write("\r" + line.ljust(len(self._shown)))
+            self.stream.flush()
+            self._shown = line
+
+    def clear(self) -> None:
+        if self.active and self._shown:
+            self.stream.write("\r" + " " * len(self._shown) + "\r")
+            self.stream.flush()
+            self._shown = ""
+
+
+def as_json(
+    setting: dict[str, Any], clips: list[ClipScore], session: SessionScore | None, hold: float
+) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        **setting,
+        "clips": [
+            {
+                "path": str(c.clip.path),
+                "expected": c.clip.expected,
+                "steps": c.steps,
+                "rank": c.rank,
+                "top": [s.as_dict() for s in c.top],
+            }
+            for c in clips
+        ],
+        "top1": _share(c.rank == 1 for c in clips),
+        "top5": _share(c.rank is not None and c.rank <= 5 for c in clips),
+    }
+    if session is not None:
+        report["session"] = {
+            "hold": hold,
+            "switch_run": SWITCH_RUN,
+            "steps": session.steps,
+            "correct": round(session.share, 4),
+            "switch_median": _rounded(session.switch_median),
+            "switch_worst": _rounded(session.switch_worst),
+            "segments": [
+                {
+                    "path": str(s.clip.path),
+                    "expected": s.clip.expected,
+                    "start": round(s.segment.start, 3),
+                    "steps": s.steps,
+                    "correct": round(s.share, 4),
+                    "switch": _rounded(s.switch),
+                }
+                for s in session.segments
+            ],
+        }
+    return report
+
+
+def print_tables(
+    out: TextIO, setting: dict[str, Any], clips: list[ClipScore], session: SessionScore | None, hold: float
+) -> None:
+    print(f"{setting['model']} ({setting['runtime']}), {setting['fps']:g} fps", file=out)
+    name_width = max(len(c.clip.path.name) for c in clips)
+    label_width = max(12, *(len(c.clip.expected) for c in clips))
+    print(f"\nclips, each whole as `classify` sees it (context {CLIP_CONTEXT_S:g} s, {ANSWER_LONGEST})", file=out)
+    print(f"{'clip':<{name_width}}  {'expected':<{label_width}}  {'rank':>4}  top-1 at the clip's end", file=out)
+    for c in clips:
+        top1 = scored_text(c.top[0]) if c.top else "-"
+        rank = "-" if c.rank is None else str(c.rank)
+        print(f"{c.clip.path.name:<{name_width}}  {c.clip.expected:<{label_width}}  {rank:>4}  {top1}", file=out)
+    top1 = _share(c.rank == 1 for c in clips)
+    top5 = _share(c.rank is not None and c.rank <= 5 for c in clips)
+    print(f"top-1 {top1 * 100:.1f}%  top-5 {top5 * 100:.1f}%  ({len(clips)} clips)", file=out)
+    if session is None:
+        return
+    print(
+        f"\nsession: the clips back to back, {hold:g} s each, as `run` plays them (context "
+        f"{setting['context']:g} s, {setting['answer']}); switch = from the clip's start to the first of "
+        f"{SWITCH_RUN} correct steps in a row",
+        file=out,
+    )
+    print(f"{'start':>6}  {'clip':<{name_width}}  {'expected':<{label_width}}  {'correct':>7}  {'switch':>7}", file=out)
+    for s in session.segments:
+        print(
+            f"{s.segment.start:5.1f}s  {s.clip.path.name:<{name_width}}  {s.clip.expected:<{label_width}}  "
+            f"{s.share * 100:6.1f}%  {_seconds(s.switch):>7}",
+            file=out,
+        )
+    print(
+        f"correct {session.share * 100:.1f}% of {session.steps} steps; switch median "
+        f"{_seconds(session.switch_median)}, worst {_seconds(session.switch_worst)}",
+        file=out,
+    )
+
+
+def _share(flags: Any) -> float:
+    values = list(flags)
+    return round(sum(values) / len(values), 4) if values else 0.0
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _seconds(value: float | None) -> str:
+    return "never" if value is None else f"{value:.1f}s"
