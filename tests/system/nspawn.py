@@ -88,9 +88,7 @@ class Container:
         deadline = time.monotonic() + timeout
         while self.leader is None:
             self._check_alive()
-            children = Path(f"/proc/{self._process.pid}/task/{self._process.pid}/children")
-            with contextlib.suppress(OSError, ValueError, IndexError):  # not yet forked
-                self.leader = int(children.read_text().split()[0])
+            self.leader = self._find_init(self._process.pid)
             if time.monotonic() > deadline:
                 raise BootError(f"systemd-nspawn started no PID 1 within {timeout:.0f} s: {self.console_tail()}")
             time.sleep(0.1)
@@ -103,6 +101,23 @@ class Container:
                 return
             time.sleep(0.5)
         raise BootError(f"the container's systemd did not finish booting ({state!r}): {self.console_tail()}")
+
+    @staticmethod
+    def _find_init(nspawn: int) -> int | None:
+        """The container's PID 1 (systemd) among nspawn's children, or None yet.
+
+        nspawn's first child is a short-lived helper that sets up and then forks PID 1: taking
+        whichever child comes first races with it (nsenter into a process that is gone).
+        """
+        try:
+            children = Path(f"/proc/{nspawn}/task/{nspawn}/children").read_text().split()
+        except OSError:
+            return None
+        for child in children:
+            with contextlib.suppress(OSError):
+                if Path(f"/proc/{child}/comm").read_text().strip() == "systemd":
+                    return int(child)
+        return None
 
     def _check_alive(self) -> None:
         assert self._process is not None
