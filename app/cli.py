@@ -172,7 +172,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--labels", type=Path, help="label map, one class a line (default: Kinetics-600)")
     group.add_argument(
-        "--runtime", choices=RUNTIMES, default="auto", help="TFLite runtime (default: auto = LiteRT if installed)"
+        "--runtime",
+        choices=RUNTIMES,
+        default="auto",
+        help="TFLite runtime (default: auto = the fastest installed that this CPU can run)",
     )
     group.add_argument("--threads", type=thread_count, help="CPU threads for the model (default: cores, at most 4)")
 
