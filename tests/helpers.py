@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -123,18 +124,29 @@ def of_type(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 class LiveApp:
-    """`python -m app run --realtime --loop --json` as a subprocess, read step by step."""
+    """`python -m app run --json ...` as a subprocess, read step by step; `playing` a clip by default."""
 
-    def __init__(self, clip: Path, model_args: list[str], stderr: Path, *args: str) -> None:
-        command = [sys.executable, "-m", "app", "run", "--source", str(clip), "--realtime", "--loop", "--json"]
+    def __init__(
+        self, run_args: list[str], stderr: Path, env: dict[str, str] | None = None, watchdog_s: float = 60
+    ) -> None:
         self.stderr_path = stderr
         self._stderr = stderr.open("w")
         self.process = subprocess.Popen(
-            [*command, *model_args, *args], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=self._stderr, text=True
+            [sys.executable, "-m", "app", "run", "--json", *run_args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
         )
         self.printed: list[dict[str, Any]] = []
-        self.watchdog = threading.Timer(60, self.process.kill)  # a hung app fails the test, not the suite
+        self.watchdog = threading.Timer(watchdog_s, self.process.kill)  # a hung app fails the test, not the suite
         self.watchdog.start()
+
+    @classmethod
+    def playing(cls, clip: Path, model_args: list[str], stderr: Path, *args: str) -> LiveApp:
+        """A clip played at its own rate, again and again, like a camera."""
+        return cls(["--source", str(clip), "--realtime", "--loop", *model_args, *args], stderr)
 
     def read(self, count: int) -> list[dict[str, Any]]:
         """The next `count` steps printed on stdout (5 a second)."""
@@ -145,12 +157,15 @@ class LiveApp:
         self.printed += steps
         return steps
 
-    def stop(self, signum: int) -> int:
+    def stop(self, signum: int = signal.SIGTERM, within: float = 20) -> int:
+        """Send `signum`; the exit code if the app ends within `within` seconds."""
         self.process.send_signal(signum)
-        code = self.process.wait(timeout=20)
-        self.watchdog.cancel()
-        self._stderr.close()
-        return code
+        try:
+            return self.process.wait(timeout=within)
+        finally:
+            self.process.kill()
+            self.watchdog.cancel()
+            self._stderr.close()
 
     def stderr(self) -> str:
         return self.stderr_path.read_text()

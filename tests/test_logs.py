@@ -95,7 +95,7 @@ def test_events_level_and_thresholds(tmp_path: Path, clips: Path, model_args: li
 def test_sigkill_loses_no_printed_step(tmp_path: Path, clips: Path, model_args: list[str], live_apps) -> None:
     """Killed mid-run with SIGKILL, the log holds every step the app had printed, all valid JSON."""
     log = tmp_path / "run.jsonl"
-    app = LiveApp(clips / "carving_ice_172.mp4", model_args, tmp_path / "stderr.txt", "--log", str(log))
+    app = LiveApp.playing(clips / "carving_ice_172.mp4", model_args, tmp_path / "stderr.txt", "--log", str(log))
     live_apps.append(app)
     app.read(12)  # 2.4 s of a clip playing in real time, looped
     assert app.stop(signal.SIGKILL) == -signal.SIGKILL
