@@ -99,6 +99,35 @@ write_pi_constraints() {
     fi
 }
 
+# Platforms the app's packages have no wheels for get one line saying what to do, before
+# apt or pip run, instead of a page of pip errors.
+version_at_least() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+check_platform() {
+    local python=$1 facts bits machine version libc
+    if ! facts=$("$python" -c 'import platform, struct, sys
+print(struct.calcsize("P") * 8, platform.machine(), "%d.%d" % sys.version_info[:2], platform.libc_ver()[1] or "-")' 2>/dev/null)
+    then
+        echo "setup.sh: cannot run $python: install Python 3.11 or later (sudo apt install python3 python3-venv)" >&2
+        exit 1
+    fi
+    read -r bits machine version libc <<<"$facts"
+    if [ "$bits" != 64 ]; then
+        echo "setup.sh: this is a 32-bit system ($machine): LiteRT and OpenCV publish no 32-bit wheels; install Raspberry Pi OS (64-bit), Bookworm or Trixie" >&2
+        exit 1
+    fi
+    if ! version_at_least "$version" 3.11; then
+        echo "setup.sh: Python $version is too old (the app needs 3.11 or later): upgrade to Raspberry Pi OS Bookworm or Trixie, or run PYTHON=python3.11 ./setup.sh" >&2
+        exit 1
+    fi
+    if [ "$machine" = aarch64 ] && [ "$libc" != - ] && ! version_at_least "$libc" 2.34; then
+        echo "setup.sh: glibc $libc is too old for LiteRT's arm64 wheels (they need 2.34): upgrade to Raspberry Pi OS Bookworm or Trixie" >&2
+        exit 1
+    fi
+}
+
+is_raspberry_pi_os && PYTHON=/usr/bin/python3  # the venv must use the Python that picamera2 was built for
+check_platform "$PYTHON"
+
 if is_raspberry_pi_os; then
     # picamera2 (camera, previews), venv support (not on every Lite image) and the font
     # the overlay is drawn with; only the missing ones, so a re-run needs no sudo.
@@ -111,7 +140,6 @@ if is_raspberry_pi_os; then
         as_root apt-get update
         as_root apt-get install -y "${missing[@]}"
     fi
-    PYTHON=/usr/bin/python3  # the venv must use the Python that picamera2 was built for
 fi
 
 # --dev: system tools the preview window's test drives (a virtual X server and a key
@@ -153,7 +181,7 @@ venv_with .venv "${requirements[@]}"
 if [ "$TFLITE" = 1 ]; then
     version=$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
     if [ "$version" != "3.11" ]; then
-        echo "setup.sh: --tflite needs Python 3.11 (tflite-runtime 2.14 has no wheel for $version)" >&2
+        echo "setup.sh: --tflite needs Python 3.11 (tflite-runtime 2.14 has no wheel for $version): leave it out, the default LiteRT runtime needs no tflite-runtime" >&2
         exit 1
     fi
     venv_with .venv-tflite "${requirements[@]}" requirements-tflite.txt

@@ -14,7 +14,7 @@ import logging
 import statistics
 from collections import deque
 
-log = logging.getLogger("app.pipeline")
+log = logging.getLogger(__name__)
 
 WINDOW = 10  # steps
 WARN_FRACTION = 0.9  # of the target rate

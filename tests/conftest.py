@@ -11,13 +11,15 @@ prove nothing.
 from __future__ import annotations
 
 import os
+import select
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import FAKES, RUNTIMES_HERE, LiveApp, assets_dir
+from helpers import FAKES, RUNTIMES_HERE, SCREEN, LiveApp, XServer, assets_dir, need
 
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
@@ -87,3 +89,24 @@ def live_apps() -> Iterator[list[LiveApp]]:
         if app.process.poll() is None:
             app.process.kill()
             app.process.wait()
+
+
+@pytest.fixture
+def xserver(tmp_path: Path) -> Iterator[XServer]:
+    """A fresh Xvfb on a free display number (Xvfb picks it and reports it on a pipe)."""
+    read_end, write_end = os.pipe()
+    width, height = SCREEN
+    command = [need("Xvfb"), "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24"]
+    command += ["-fbdir", str(tmp_path), "-nolisten", "tcp"]
+    server = subprocess.Popen(command, pass_fds=(write_end,), stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    try:
+        ready, _, _ = select.select([read_end], [], [], 10)
+        assert ready, "Xvfb did not start"
+        number = os.read(read_end, 16).decode().strip()
+        yield XServer(f":{number}", tmp_path / "Xvfb_screen0", server)
+    finally:
+        os.close(read_end)
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=10)

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import signal
+import struct
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from app.inference.runtime import available_runtimes
 from app.sources import FileSource, SourceError
-from app.sources.base import Frame
+from app.sources.base import Frame, Keep
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,18 +124,29 @@ def of_type(items: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 
 
 class LiveApp:
-    """`python -m app run --realtime --loop --json` as a subprocess, read step by step."""
+    """`python -m app run --json ...` as a subprocess, read step by step; `playing` a clip by default."""
 
-    def __init__(self, clip: Path, model_args: list[str], stderr: Path, *args: str) -> None:
-        command = [sys.executable, "-m", "app", "run", "--source", str(clip), "--realtime", "--loop", "--json"]
+    def __init__(
+        self, run_args: list[str], stderr: Path, env: dict[str, str] | None = None, watchdog_s: float = 60
+    ) -> None:
         self.stderr_path = stderr
         self._stderr = stderr.open("w")
         self.process = subprocess.Popen(
-            [*command, *model_args, *args], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=self._stderr, text=True
+            [sys.executable, "-m", "app", "run", "--json", *run_args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
         )
         self.printed: list[dict[str, Any]] = []
-        self.watchdog = threading.Timer(60, self.process.kill)  # a hung app fails the test, not the suite
+        self.watchdog = threading.Timer(watchdog_s, self.process.kill)  # a hung app fails the test, not the suite
         self.watchdog.start()
+
+    @classmethod
+    def playing(cls, clip: Path, model_args: list[str], stderr: Path, *args: str) -> LiveApp:
+        """A clip played at its own rate, again and again, like a camera."""
+        return cls(["--source", str(clip), "--realtime", "--loop", *model_args, *args], stderr)
 
     def read(self, count: int) -> list[dict[str, Any]]:
         """The next `count` steps printed on stdout (5 a second)."""
@@ -141,12 +157,15 @@ class LiveApp:
         self.printed += steps
         return steps
 
-    def stop(self, signum: int) -> int:
+    def stop(self, signum: int = signal.SIGTERM, within: float = 20) -> int:
+        """Send `signum`; the exit code if the app ends within `within` seconds."""
         self.process.send_signal(signum)
-        code = self.process.wait(timeout=20)
-        self.watchdog.cancel()
-        self._stderr.close()
-        return code
+        try:
+            return self.process.wait(timeout=within)
+        finally:
+            self.process.kill()
+            self.watchdog.cancel()
+            self._stderr.close()
 
     def stderr(self) -> str:
         return self.stderr_path.read_text()
@@ -158,3 +177,54 @@ def assert_logged(printed: list[dict[str, Any]], logged: list[dict[str, Any]]) -
     for step in printed:
         assert step["seq"] in steps, f"step {step['seq']} was printed but is not in the log"
         assert {k: v for k, v in steps[step["seq"]].items() if k not in ("type", "time")} == step
+
+
+class PausableClip(FileSource):
+    """A clip looping at its own rate that can be told to stop delivering, like a hung camera."""
+
+    def __init__(self, path: Path, realtime: bool = True) -> None:
+        super().__init__(path, realtime=realtime, loop=True)
+        self.flowing = threading.Event()
+        self.flowing.set()
+
+    def frames(self, keep: Keep) -> Iterator[Frame]:
+        for frame in super().frames(keep):
+            while not self.flowing.wait(0.05):
+                if self._closed:
+                    return
+            yield frame
+
+
+# ---- a virtual X server (Xvfb) ----------------------------------------------------------
+
+SCREEN = (1280, 720)
+
+
+@dataclass
+class XServer:
+    display: str
+    framebuffer: Path
+    process: subprocess.Popen  # to kill the server mid-run
+
+    def screenshot(self) -> np.ndarray:
+        """The screen as HxWx3 RGB, from the XWD image Xvfb keeps up to date."""
+        data = self.framebuffer.read_bytes()
+        header = struct.unpack(">25I", data[:100])
+        header_size, width, height, bits_per_pixel, bytes_per_line, colours = (
+            header[0],
+            header[4],
+            header[5],
+            header[11],
+            header[12],
+            header[19],
+        )
+        assert bits_per_pixel == 32, "a 24-bit TrueColor screen is stored as 32-bit pixels"
+        pixels = np.frombuffer(data, np.uint8, bytes_per_line * height, header_size + colours * 12)
+        return pixels.reshape(height, bytes_per_line // 4, 4)[:, :width, 2::-1]  # B, G, R, pad -> RGB
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        pytest.fail(f"{tool} not found: ./setup.sh --dev installs it (apt packages xvfb, xdotool)")
+    return path

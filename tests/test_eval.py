@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_app
+from helpers import run_app
 
 from app.cli import build_parser, open_classifier
 from app.eval.cli import Progress

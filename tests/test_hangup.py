@@ -20,8 +20,7 @@ from pathlib import Path
 
 import cv2
 import pytest
-from conftest import PROJECT_ROOT
-from test_preview_window import XServer, need, xserver  # noqa: F401 - xserver is a fixture
+from helpers import PROJECT_ROOT, XServer, need
 
 from app.display.xlib import EXIT_DISPLAY_LOST
 
@@ -127,7 +126,7 @@ def take_the_window_away(how: str, server: XServer, env: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize("how", ["x-server-killed", "window-destroyed"])
-def test_losing_the_display_stops_the_run_cleanly(xserver, clips, a0_model, labels_path, tmp_path, how):  # noqa: F811
+def test_losing_the_display_stops_the_run_cleanly(xserver, clips, a0_model, labels_path, tmp_path, how):
     """Xlib's own handlers would exit() at once (XIO fatal error, or X Error BadWindow), and
     OpenCV then aborts under the running threads (exit -6)."""
     env = {**os.environ, "DISPLAY": xserver.display}

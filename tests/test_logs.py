@@ -53,9 +53,14 @@ def test_log_and_csv_of_a_clip(tmp_path: Path, clips: Path, model_args: list[str
 
 
 def test_one_noisy_frame_makes_no_event(tmp_path: Path, clips: Path, model_args: list[str]) -> None:
-    """The basketball clip opens with "fencing" at 0.98 for one step: the only event is the shooting."""
+    """The basketball clip opens with "fencing" at 0.98 for one step: the only event is the shooting.
+
+    Whole-clip context: with run's 4 s default the clip's change of shot at 6 s also makes
+    the action fade for 0.8 s and start again (see test_eval for the live default's events).
+    """
     log = tmp_path / "run.jsonl"
-    run_logged(clips / "shooting_basketball.mp4", model_args, "--log", str(log))
+    whole_clip = ["--context", "10", "--answer", "longest"]
+    run_logged(clips / "shooting_basketball.mp4", model_args, "--log", str(log), *whole_clip)
     first = of_type(records(log), "step")[0]["top"][0]
     assert first["label"] == "fencing (sport)" and first["score"] > 0.9  # the noisy frame is there...
     events = [(e["event"], e["label"]) for e in of_type(records(log), "event")]
@@ -90,7 +95,7 @@ def test_events_level_and_thresholds(tmp_path: Path, clips: Path, model_args: li
 def test_sigkill_loses_no_printed_step(tmp_path: Path, clips: Path, model_args: list[str], live_apps) -> None:
     """Killed mid-run with SIGKILL, the log holds every step the app had printed, all valid JSON."""
     log = tmp_path / "run.jsonl"
-    app = LiveApp(clips / "carving_ice_172.mp4", model_args, tmp_path / "stderr.txt", "--log", str(log))
+    app = LiveApp.playing(clips / "carving_ice_172.mp4", model_args, tmp_path / "stderr.txt", "--log", str(log))
     live_apps.append(app)
     app.read(12)  # 2.4 s of a clip playing in real time, looped
     assert app.stop(signal.SIGKILL) == -signal.SIGKILL

@@ -110,7 +110,7 @@ def fill(disk: Path) -> Path:
 def test_disk_full_then_space_again(small_disk: Path, tmp_path: Path, clips: Path, model_args, live_apps) -> None:
     """A real full filesystem: the app keeps running, warns once, and logs again once there is room."""
     log = small_disk / "run.jsonl"
-    app = LiveApp(clips / "carving_ice_172.mp4", model_args, tmp_path / "stderr.txt", "--log", str(log))
+    app = LiveApp.playing(clips / "carving_ice_172.mp4", model_args, tmp_path / "stderr.txt", "--log", str(log))
     live_apps.append(app)
     app.read(4)
     filler = fill(small_disk)
@@ -137,7 +137,7 @@ def test_unwritable_log_device(tmp_path: Path, clips: Path, model_args: list[str
     """A log that is /dev/full (always "no space"), then a real file: warn once, run on, resume."""
     log = tmp_path / "run.jsonl"
     log.symlink_to("/dev/full")
-    app = LiveApp(clips / "carving_ice_172.mp4", model_args, tmp_path / "stderr.txt", "--log", str(log))
+    app = LiveApp.playing(clips / "carving_ice_172.mp4", model_args, tmp_path / "stderr.txt", "--log", str(log))
     live_apps.append(app)
     app.read(8)
     assert app.stderr().count("cannot write log") == 1

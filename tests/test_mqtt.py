@@ -10,6 +10,7 @@ import itertools
 import json
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -39,13 +40,15 @@ COMPONENT_KEYS = {
     "sensor": ENTITY_KEYS | {"device_class", "last_reset_value_template", "options", "state_class",
                              "suggested_display_precision", "unit_of_measurement"},
     "binary_sensor": ENTITY_KEYS | {"device_class", "off_delay", "payload_off", "payload_on"},
+    "image": (ENTITY_KEYS - {"state_topic", "value_template", "expire_after", "force_update"})
+             | {"content_type", "image_encoding", "image_topic", "url_template", "url_topic"},
 }  # fmt: skip
 DEVICE_KEYS = {
     "configuration_url", "connections", "hw_version", "identifiers", "manufacturer", "model", "model_id", "name",
     "serial_number", "suggested_area", "sw_version", "via_device",
 }  # fmt: skip
 ORIGIN_KEYS = {"name", "sw_version", "support_url"}
-DISCOVERY_TOPIC = re.compile(r"homeassistant/(sensor|binary_sensor)/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)/config")
+DISCOVERY_TOPIC = re.compile(r"homeassistant/(sensor|binary_sensor|image)/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)/config")
 
 
 @pytest.fixture
@@ -117,8 +120,8 @@ def test_a_run_publishes_discovery_action_events_and_goes_offline(tmp_path, clip
     kinds = sorted((DISCOVERY_TOPIC.fullmatch(topic)[1], DISCOVERY_TOPIC.fullmatch(topic)[3]) for topic in configs)
     assert kinds == [
         ("binary_sensor", "action_carving_ice"), ("binary_sensor", "action_push_up"),
-        ("binary_sensor", "action_stretching_arm"), ("sensor", "action"), ("sensor", "cpu_temperature"),
-        ("sensor", "model_rate"),
+        ("binary_sensor", "action_stretching_arm"), ("image", "event_picture"), ("sensor", "action"),
+        ("sensor", "cpu_temperature"), ("sensor", "model_rate"),
     ]  # fmt: skip
     unique_ids = [config["unique_id"] for config in configs.values()]
     assert len(set(unique_ids)) == len(unique_ids)
@@ -129,7 +132,7 @@ def test_a_run_publishes_discovery_action_events_and_goes_offline(tmp_path, clip
         assert config["device"]["identifiers"] == [CLIENT] and config["device"]["name"]
         assert config["availability_topic"] == f"{PREFIX}/availability"
         assert (config["payload_available"], config["payload_not_available"]) == ("online", "offline")
-        assert config["state_topic"].startswith(PREFIX + "/")
+        assert config.get("state_topic", config.get("image_topic")).startswith(PREFIX + "/")
     action = configs[f"homeassistant/sensor/{CLIENT}/action/config"]
     assert action["state_topic"] == f"{PREFIX}/action"
     assert action["json_attributes_topic"] == f"{PREFIX}/action/attributes"
@@ -276,16 +279,23 @@ def test_wrong_password_is_one_line_and_the_right_one_works(tmp_path, clips, mod
         broker.stop()
 
 
-def test_unreachable_broker_is_a_warning_and_the_run_goes_on(tmp_path, clips, model_args):
-    """Nothing listens on the port: one warning, every step still computed, exit 0."""
-    port = free_port()
-    result = run_app(
-        "run", "--source", str(clips / "carving_ice_172.mp4"), "--json", *model_args, "--mqtt",
-        f"mqtt://127.0.0.1:{port}", timeout=60,
-    )  # fmt: skip
+@pytest.mark.parametrize("broker", ["refusing", "hung"])
+def test_a_broker_away_at_start_is_a_warning_and_the_run_goes_on(broker, clips, model_args):
+    """Nothing listens on the port, or a hung broker accepts and never answers: one warning, every step, exit 0."""
+    with socket.socket() as hung:
+        if broker == "hung":
+            hung.bind(("127.0.0.1", 0))
+            hung.listen(8)  # the kernel completes connections; nobody reads them
+            port, warning = hung.getsockname()[1], "does not answer"
+        else:
+            port, warning = free_port(), "not reachable"
+        result = run_app(
+            "run", "--source", str(clips / "carving_ice_172.mp4"), "--json", *model_args, "--mqtt",
+            f"mqtt://127.0.0.1:{port}", timeout=60,
+        )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert f"MQTT broker mqtt://127.0.0.1:{port} not reachable" in result.stderr
+    assert f"MQTT broker mqtt://127.0.0.1:{port} {warning}" in result.stderr
     assert len(result.stdout.splitlines()) == 22  # 4.4 s at 5 steps/s, as without MQTT
 
 

@@ -4,8 +4,6 @@ strides, buffers, discovery and the errors users meet."""
 
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import FAKES, PROJECT_ROOT
+from helpers import FAKES, PROJECT_ROOT, LiveApp
 
 from app.errors import AppError
 from app.inference.preprocess import Preprocessor
@@ -83,38 +81,11 @@ def test_close_from_another_thread_ends_a_stalled_capture_without_deadlock(fake_
     assert camera.closed
 
 
-class LiveCamera:
+def live_camera(a0_model: Path, labels_path: Path, tmp_path: Path, env: dict[str, str], *args: str) -> LiveApp:
     """`python -m app run --source picam --preview none --json` against the stand-in."""
-
-    def __init__(self, a0_model: Path, labels_path: Path, tmp_path: Path, env: dict[str, str], *args: str) -> None:
-        self.stderr_path = tmp_path / "stderr.txt"
-        self._stderr = self.stderr_path.open("w")
-        command = [sys.executable, "-m", "app", "run", "--source", "picam", "--preview", "none", "--json"]
-        self.process = subprocess.Popen(
-            [*command, "--model", str(a0_model), "--labels", str(labels_path), *args],
-            cwd=PROJECT_ROOT,
-            env={**_clean_env(), "PYTHONPATH": str(FAKES), **env},
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-        )
-        self.watchdog = threading.Timer(90, self.process.kill)  # a hung app fails the test, not the suite
-        self.watchdog.start()
-
-    def read(self, count: int) -> list[dict[str, Any]]:
-        assert self.process.stdout is not None
-        lines = [self.process.stdout.readline() for _ in range(count)]
-        assert all(lines), f"the app stopped early:\n{self.stderr_path.read_text()}"
-        return [json.loads(line) for line in lines]
-
-    def stop(self, signum: int = signal.SIGTERM, within: float = 10) -> int:
-        self.process.send_signal(signum)
-        try:
-            return self.process.wait(timeout=within)
-        finally:
-            self.process.kill()
-            self.watchdog.cancel()
-            self._stderr.close()
+    run_args = ["--source", "picam", "--preview", "none", "--model", str(a0_model), "--labels", str(labels_path)]
+    env = {**_clean_env(), "PYTHONPATH": str(FAKES), **env}
+    return LiveApp([*run_args, *args], tmp_path / "stderr.txt", env, watchdog_s=90)
 
 
 def _clean_env() -> dict[str, str]:
@@ -129,7 +100,7 @@ def _clean_env() -> dict[str, str]:
 
 def test_sigterm_during_a_stall_exits_promptly(a0_model, labels_path, tmp_path):
     """The camera stalls after 10 frames; SIGTERM then must not wait for a frame that never comes."""
-    app = LiveCamera(a0_model, labels_path, tmp_path, {"FAKE_PICAMERA_STALL_AFTER": "10"}, "--stall-timeout", "60")
+    app = live_camera(a0_model, labels_path, tmp_path, {"FAKE_PICAMERA_STALL_AFTER": "10"}, "--stall-timeout", "60")
     app.read(2)
     time.sleep(1.0)  # well inside the stall (frame 10 came at 0.33 s), before the capture timeout
     started = time.monotonic()
@@ -140,9 +111,9 @@ def test_sigterm_during_a_stall_exits_promptly(a0_model, labels_path, tmp_path):
 
 def test_a_stall_is_recovered_by_reopening_the_camera(a0_model, labels_path, tmp_path):
     """The first camera stalls after 10 frames; the capture timeout reopens it and steps go on."""
-    app = LiveCamera(a0_model, labels_path, tmp_path, {"FAKE_PICAMERA_STALL_AFTER": "10"})
+    app = live_camera(a0_model, labels_path, tmp_path, {"FAKE_PICAMERA_STALL_AFTER": "10"})
     steps = app.read(12)
-    assert app.stop() == 0
+    assert app.stop(within=10) == 0
     errors = app.stderr_path.read_text()
     assert "no frame for 3 s" in errors and "reopened" in errors, errors
     assert any(step["reset"] for step in steps[2:]), "the stream state restarts after the reopen"

@@ -8,74 +8,15 @@ keys come from xdotool; `setup.sh --dev` installs both.
 from __future__ import annotations
 
 import os
-import select
-import shutil
-import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import PROJECT_ROOT
+from helpers import PROJECT_ROOT, SCREEN, need
 
 from app.overlay import BAR, ROWS, Layout
-
-SCREEN = (1280, 720)
-
-
-@dataclass
-class XServer:
-    display: str
-    framebuffer: Path
-    process: subprocess.Popen  # to kill the server mid-run
-
-    def screenshot(self) -> np.ndarray:
-        """The screen as HxWx3 RGB, from the XWD image Xvfb keeps up to date."""
-        data = self.framebuffer.read_bytes()
-        header = struct.unpack(">25I", data[:100])
-        header_size, width, height, bits_per_pixel, bytes_per_line, colours = (
-            header[0],
-            header[4],
-            header[5],
-            header[11],
-            header[12],
-            header[19],
-        )
-        assert bits_per_pixel == 32, "a 24-bit TrueColor screen is stored as 32-bit pixels"
-        pixels = np.frombuffer(data, np.uint8, bytes_per_line * height, header_size + colours * 12)
-        return pixels.reshape(height, bytes_per_line // 4, 4)[:, :width, 2::-1]  # B, G, R, pad -> RGB
-
-
-def need(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        pytest.fail(f"{tool} not found: ./setup.sh --dev installs it (apt packages xvfb, xdotool)")
-    return path
-
-
-@pytest.fixture
-def xserver(tmp_path: Path) -> Iterator[XServer]:
-    """A fresh Xvfb on a free display number (Xvfb picks it and reports it on a pipe)."""
-    read_end, write_end = os.pipe()
-    width, height = SCREEN
-    command = [need("Xvfb"), "-displayfd", str(write_end), "-screen", "0", f"{width}x{height}x24"]
-    command += ["-fbdir", str(tmp_path), "-nolisten", "tcp"]
-    server = subprocess.Popen(command, pass_fds=(write_end,), stderr=subprocess.DEVNULL)
-    os.close(write_end)
-    try:
-        ready, _, _ = select.select([read_end], [], [], 10)
-        assert ready, "Xvfb did not start"
-        number = os.read(read_end, 16).decode().strip()
-        yield XServer(f":{number}", tmp_path / "Xvfb_screen0", server)
-    finally:
-        os.close(read_end)
-        if server.poll() is None:
-            server.terminate()
-            server.wait(timeout=10)
 
 
 def bar_pixels(screen: np.ndarray) -> np.ndarray:

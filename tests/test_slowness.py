@@ -9,9 +9,10 @@ import logging
 import threading
 import time
 
-from test_web import PausableClip
+from helpers import PausableClip
 
-from app.pipeline import Pipeline, PipelineOptions, Result
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import Result
 from app.slowness import WINDOW, SlownessWatch
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pytest
 from chromium import Chromium
-from helpers import PROJECT_ROOT, assert_clean_error, run_app
+from helpers import PROJECT_ROOT, PausableClip, assert_clean_error, run_app
 from PIL import Image
 
 from app.cli import build_parser
@@ -38,8 +38,7 @@ from app.inference.labels import TopK, load_labels
 from app.overlay import BAR
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result
-from app.sources import FileSource, Keep
-from app.sources.base import Frame
+from app.sources import FileSource
 from app.web import server as web_server
 from app.web.view import TOKEN_ENV, WebView, attach_web, load_token, parse_listen
 
@@ -93,22 +92,6 @@ def test_page_shows_the_video_and_the_clips_action_in_chromium(clips, a0_model, 
 
 
 # ---- in-process fixtures -----------------------------------------------------------------
-
-
-class PausableClip(FileSource):
-    """A clip looping at its own rate that can be told to stop delivering, like a hung camera."""
-
-    def __init__(self, path: Path, realtime: bool = True) -> None:
-        super().__init__(path, realtime=realtime, loop=True)
-        self.flowing = threading.Event()
-        self.flowing.set()
-
-    def frames(self, keep: Keep) -> Iterator[Frame]:
-        for frame in super().frames(keep):
-            while not self.flowing.wait(0.05):
-                if self._closed:
-                    return
-            yield frame
 
 
 @contextmanager

@@ -25,7 +25,9 @@ def add_bench_command(commands: Any) -> None:
     )
     bench.add_argument("--labels", type=Path, help="label map, for --clip top-1 (default: Kinetics-600)")
     bench.add_argument(
-        "--runtime", default="all", help="all, litert or tflite, or a comma list (default: all installed)"
+        "--runtime",
+        default="all",
+        help="all (what this machine can run), or a comma list of litert, litert-interpreter, tflite",
     )
     bench.add_argument("--threads", default="1,2", help="thread counts to measure, comma-separated (default 1,2)")
     bench.add_argument("--clip", type=Path, help="time with this clip's frames and report each model's top-1 on it")

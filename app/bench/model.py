@@ -178,14 +178,14 @@ def format_table(rows: list[BenchRow], markdown: bool) -> str:
 
 
 def runtime_ratios(rows: list[BenchRow]) -> list[str]:
-    """LiteRT's speed-up over tflite-runtime, per model and thread count, from one run."""
+    """Each LiteRT path's speed-up over tflite-runtime, per model and thread count, from one run."""
     notes = []
     by_key = {(r.model, r.threads, r.runtime): r for r in rows}
     for (model, threads, runtime), row in by_key.items():
         other = by_key.get((model, threads, "tflite"))
-        if runtime == "litert" and other is not None:
+        if runtime != "tflite" and other is not None:
             notes.append(
-                f"{model}, {threads} thread(s): LiteRT is {other.median_ms / row.median_ms:.1f}x faster "
+                f"{model}, {threads} thread(s): {runtime} is {other.median_ms / row.median_ms:.1f}x faster "
                 "per step than tflite-runtime"
             )
     return notes

@@ -27,15 +27,15 @@ import cv2
 import numpy as np
 
 from app.argtypes import non_negative_float, non_negative_int
-from app.display.record import output_size
 from app.errors import OptionError
 from app.events import EventDetector, picture_name
-from app.overlay import LiveOverlay, annotate
+from app.overlay import LiveOverlay, annotate, output_size
 from app.pipeline import Stage
 from app.sources.base import Frame
 
 if TYPE_CHECKING:
-    from app.pipeline import Pipeline, Result
+    from app.pipeline import Pipeline
+    from app.results import Result
 
 log = logging.getLogger(__name__)
 

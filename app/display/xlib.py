@@ -21,7 +21,7 @@ import os
 import sys
 from collections.abc import Callable
 
-log = logging.getLogger("app.preview")
+log = logging.getLogger(__name__)
 
 EXIT_DISPLAY_LOST = 1
 LIBX11 = "libX11.so.6"  # the one Tk is linked with: its handlers are process-wide

@@ -15,6 +15,7 @@ from app.eval.score import SWITCH_RUN, ClipScore, SessionScore, read_list, run_s
 from app.inference.engine import ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.sampling import CLIP_CONTEXT_S
+from app.results import scored_text
 
 DEFAULT_HOLD_S = 10.0
 OpenClassifier = Callable[[argparse.Namespace], tuple[StreamingClassifier, TopK]]
@@ -52,7 +53,9 @@ def add_eval_command(commands: argparse._SubParsersAction, open_classifier: Open
 def run_eval(args: argparse.Namespace, open_classifier: OpenClassifier) -> int:
     # Clips are scored as `classify` sees them (whole clips); the session as `run` would
     # play it, with the --context and --answer given here (live defaults otherwise).
-    clip_args = argparse.Namespace(**{**vars(args), "context": CLIP_CONTEXT_S, "answer": ANSWER_LONGEST})
+    # Top-5 needs five labels, whatever --top-k says.
+    whole_clips = {"context": CLIP_CONTEXT_S, "answer": ANSWER_LONGEST, "top_k": max(5, args.top_k)}
+    clip_args = argparse.Namespace(**{**vars(args), **whole_clips})
     classifier, top_k = open_classifier(clip_args)
     clips = read_list(args.list, top_k.labels)
     progress = Progress(sys.stderr)
@@ -165,7 +168,7 @@ def print_tables(
     print(f"\nclips, each whole as `classify` sees it (context {CLIP_CONTEXT_S:g} s, {ANSWER_LONGEST})", file=out)
     print(f"{'clip':<{name_width}}  {'expected':<{label_width}}  {'rank':>4}  top-1 at the clip's end", file=out)
     for c in clips:
-        top1 = f"{c.top[0].label} {c.top[0].score:.2f}" if c.top else "-"
+        top1 = scored_text(c.top[0]) if c.top else "-"
         rank = "-" if c.rank is None else str(c.rank)
         print(f"{c.clip.path.name:<{name_width}}  {c.clip.expected:<{label_width}}  {rank:>4}  {top1}", file=out)
     top1 = _share(c.rank == 1 for c in clips)

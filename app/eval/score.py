@@ -21,7 +21,8 @@ from app.classify import StepResult, classify_video
 from app.errors import AppError
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import Scored, TopK
-from app.pipeline import Pipeline, PipelineOptions, Result
+from app.pipeline import Pipeline, PipelineOptions
+from app.results import Result
 from app.sources.files import DEFAULT_MAX_PIXELS
 from app.sources.session import Segment, SessionSource, plan_segments
 
@@ -42,7 +43,7 @@ def read_list(list_path: str | os.PathLike, labels: Sequence[str]) -> list[Label
     """
     list_path = Path(list_path)
     try:
-        text = list_path.read_text(encoding="utf-8")
+        text = list_path.read_text(encoding="utf-8-sig")  # a spreadsheet may save a BOM
     except FileNotFoundError:
         raise AppError(f"list file not found: {list_path}") from None
     except (OSError, UnicodeDecodeError) as exc:

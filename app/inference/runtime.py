@@ -1,27 +1,28 @@
 """The only module that imports a TFLite runtime.
 
-Two ways to run a stream model, both threading every output state into the next step:
+Three ways to run a stream model, all threading every output state into the next step:
 
-* LiteRT (`ai-edge-litert`) `CompiledModel`: two banks of state `TensorBuffer`s, one read
-  and one written each step, swapped afterwards, so no state byte is copied in Python.
-* The classic `Interpreter` (tflite-runtime, `tensorflow.lite`, or LiteRT without
-  `CompiledModel`): tensor indices resolved once, states copied output-to-input tensor
-  with one `np.copyto` each.
+* `litert`: LiteRT (`ai-edge-litert`) `CompiledModel`, with two banks of state
+  `TensorBuffer`s, one read and one written each step, swapped afterwards, so no state
+  byte is copied. Fastest, but it loads LiteRT's GPU accelerator library, which crashes
+  CPUs older than a Pi 5's (app/inference/cpu.py).
+* `litert-interpreter`: LiteRT's classic `Interpreter`, which runs on every 64-bit Pi.
+* `tflite`: tflite-runtime 2.14 (or TensorFlow's bundled interpreter).
 
-`--runtime auto` picks LiteRT when it is installed (measured far faster than
-tflite-runtime 2.14), else tflite-runtime, else TensorFlow's bundled interpreter.
+The interpreter paths copy each state output into its input tensor through views made
+once, rather than the signature runner's copies in and out on every call.
+
+`--runtime auto` takes the first of those this machine has and its CPU can run.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
+import ctypes
 import os
 import shutil
-import sys
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,11 @@ from typing import Any
 import numpy as np
 
 from app.errors import AppError, check_readable
+from app.inference.cpu import compiled_model_missing
+from app.inference.native_stderr import captured_native_stderr, silence_native_stderr
 
-RUNTIMES = ("auto", "litert", "tflite")
+RUNTIMES = ("auto", "litert", "litert-interpreter", "tflite")
+CONCRETE_RUNTIMES = RUNTIMES[1:]  # in the order `auto` tries them: fastest first
 
 
 @dataclass(frozen=True)
@@ -108,19 +112,19 @@ def load_model(path: str | os.PathLike, runtime: str = "auto", threads: int | No
         raise AppError(f"model not found: {path} (run ./setup.sh or `python -m app models fetch`)")
     chosen = _resolve_runtime(runtime)
     interpreter_class = _interpreter_class(chosen)
-    with _native_stderr_to_message() as native:
+    with captured_native_stderr() as native:
         try:
             interpreter = interpreter_class(model_path=str(path), num_threads=threads)
             inputs, outputs, signature = _inspect(interpreter)
         except (ValueError, RuntimeError) as exc:
             detail = native.last_line() or str(exc).splitlines()[0]
             raise AppError(f"{path} is not a usable TFLite model: {detail}") from None
-    if chosen == "litert" and _compiled_model_available():
+    if chosen == "litert":
         del interpreter  # only needed to inspect; CompiledModel runs the model
 
         def opener(image: str, logits: str, pairs: dict[str, str]) -> StreamRunner:
             # LiteRT logs its accelerator registry to stderr while compiling and binding.
-            with _native_stderr_to_message() as native:
+            with captured_native_stderr() as native:
                 try:
                     return _CompiledModelStream(path, threads, signature, inputs, outputs, image, logits, pairs)
                 except RuntimeError as exc:
@@ -133,7 +137,7 @@ def load_model(path: str | os.PathLike, runtime: str = "auto", threads: int | No
             if spare:
                 own = spare.pop()
             else:
-                with _native_stderr_to_message():
+                with captured_native_stderr():
                     own = interpreter_class(model_path=str(path), num_threads=threads)
                     own.allocate_tensors()
             return _InterpreterStream(own, signature, inputs, image, logits, pairs)
@@ -142,35 +146,51 @@ def load_model(path: str | os.PathLike, runtime: str = "auto", threads: int | No
 
 
 def available_runtimes() -> list[str]:
-    """The concrete runtimes importable here, fastest first."""
-    found = []
-    for name in ("litert", "tflite"):
-        try:
-            _interpreter_class(name)
-        except AppError:
-            continue
-        found.append(name)
-    return found
+    """The concrete runtimes installed here that this CPU can run, fastest first."""
+    return [name for name in CONCRETE_RUNTIMES if _why_not(name) is None]
 
 
 def _resolve_runtime(runtime: str) -> str:
     if runtime != "auto":
-        _interpreter_class(runtime)  # raises a clear error if it is not installed
+        problem = _why_not(runtime)
+        if problem:
+            raise AppError(problem)
         return runtime
-    for name in ("litert", "tflite"):
-        with contextlib.suppress(AppError):
-            _interpreter_class(name)
-            return name
-    raise AppError("no TFLite runtime installed: pip install ai-edge-litert (or tflite-runtime)")
+    found = available_runtimes()
+    if not found:
+        raise AppError("no TFLite runtime installed: pip install ai-edge-litert (or tflite-runtime)")
+    return found[0]
+
+
+def _why_not(runtime: str) -> str | None:
+    """Why `runtime` cannot run here, in one line; None if it can."""
+    try:
+        _interpreter_class(runtime)
+    except AppError as exc:
+        return str(exc)
+    if runtime != "litert":
+        return None
+    if not _compiled_model_available():
+        return "runtime 'litert' needs ai-edge-litert 2.1.5 or later: pip install -r requirements.txt"
+    missing = compiled_model_missing()
+    if missing:
+        return (
+            f"runtime 'litert' cannot run on this CPU: LiteRT's CompiledModel loads a library built for "
+            f"CPU features this one lacks ({' '.join(missing)}) and would crash; "
+            "use --runtime litert-interpreter (what auto picks here)"
+        )
+    return None
 
 
 def _interpreter_class(runtime: str) -> Any:
-    if runtime == "litert":
+    if runtime in ("litert", "litert-interpreter"):
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError:
-            raise AppError("runtime 'litert' is not installed: pip install ai-edge-litert") from None
+            raise AppError(f"runtime {runtime!r} is not installed: pip install ai-edge-litert") from None
         return Interpreter
+    if runtime != "tflite":
+        raise AppError(f"unknown runtime {runtime!r}: choose one of {', '.join(RUNTIMES)}")
     try:
         from tflite_runtime.interpreter import Interpreter
     except ImportError:
@@ -183,8 +203,8 @@ def _interpreter_class(runtime: str) -> Any:
 
 def _compiled_model_available() -> bool:
     try:
-        from ai_edge_litert import compiled_model  # noqa: F401
-    except ImportError:  # ai-edge-litert 1.x has only the Interpreter
+        from ai_edge_litert import compiled_model, cpu_options  # noqa: F401
+    except ImportError:  # 1.x has only the Interpreter; 2.0-2.1.4 have no CpuOptions
         return False
     return True
 
@@ -229,24 +249,43 @@ class _InterpreterStream(StreamRunner):
         out_index = {n: d["index"] for n, d in runner.get_output_details().items()}
         del runner
         self._interpreter = interpreter
-        self._image_index = in_index[image]
         self._logits_index = out_index[logits]
         self._state_specs = {name: inputs[name] for name in pairs}
         self._state_index = {name: in_index[name] for name in pairs}
-        # Holding tensor() accessors is allowed; holding the arrays they return is not.
-        self._copies = [(interpreter.tensor(in_index[i]), interpreter.tensor(out_index[o])) for i, o in pairs.items()]
+        self._image_index = in_index[image]
+        # Views of the tensors made once: a step writes the image and copies each state
+        # output into its input through them, instead of creating 87 arrays a step.
+        self._indices = [self._image_index, *(in_index[i] for i in pairs), *(out_index[o] for o in pairs.values())]
+        self._views: list[np.ndarray] = []
+        self._image_view = self._state_copies = None
+        self._make_views()
         self.reset()
 
+    def _make_views(self) -> None:
+        # An array from interpreter.tensor() keeps the interpreter referenced, and while
+        # one exists invoke() refuses to run; these views point at the same memory without
+        # that reference. The interpreter is never re-allocated after this, and reset()
+        # checks the memory has not moved.
+        views = [_unowned_view(self._interpreter.tensor(index)()) for index in self._indices]
+        count = len(self._state_index)
+        self._views = views
+        self._image_view = views[0]
+        self._state_copies = list(zip(views[1 : 1 + count], views[1 + count :], strict=True))
+
     def step(self, image: np.ndarray) -> np.ndarray:
-        interpreter = self._interpreter
-        interpreter.set_tensor(self._image_index, image)
-        interpreter.invoke()
-        logits = interpreter.get_tensor(self._logits_index)
-        for state_in, state_out in self._copies:
-            np.copyto(state_in(), state_out())
-        return logits
+        np.copyto(self._image_view, image)
+        self._interpreter.invoke()
+        for state_in, state_out in self._state_copies:
+            np.copyto(state_in, state_out)
+        return self._interpreter.get_tensor(self._logits_index)
 
     def reset(self) -> None:
+        moved = any(
+            self._interpreter.tensor(index)().ctypes.data != view.ctypes.data
+            for index, view in zip(self._indices, self._views, strict=True)
+        )
+        if moved:
+            self._make_views()
         for name, spec in self._state_specs.items():
             self._interpreter.set_tensor(self._state_index[name], spec.zeros())
 
@@ -255,6 +294,12 @@ class _InterpreterStream(StreamRunner):
 
     def invoke_only(self) -> None:
         self._interpreter.invoke()
+
+
+def _unowned_view(array: np.ndarray) -> np.ndarray:
+    """The same memory as `array`, as an array that does not reference its owner."""
+    memory = (ctypes.c_char * array.nbytes).from_address(array.ctypes.data)
+    return np.frombuffer(memory, dtype=array.dtype).reshape(array.shape)
 
 
 class _CompiledModelStream(StreamRunner):
@@ -344,43 +389,5 @@ def _litert_environment() -> Any:
         _environment = Environment.create(compiler_plugin_path=no_plugins, dispatch_library_path=no_plugins)
         # LiteRT logs at INFO level to the process's stderr when it tears the
         # environment down; by then our own output is complete.
-        atexit.register(_silence_native_stderr)
+        atexit.register(silence_native_stderr)
     return _environment
-
-
-def _silence_native_stderr() -> None:
-    sys.stderr.flush()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
-
-
-class _CapturedStderr:
-    def __init__(self, sink: Any) -> None:
-        self._sink = sink
-
-    def last_line(self) -> str:
-        """The most telling native message so far: the last ERROR line, else the last line."""
-        text = os.pread(self._sink.fileno(), 1 << 16, 0).decode("utf-8", "replace")
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        errors = [line for line in lines if line.startswith("ERROR")]
-        return (errors or lines or [""])[-1]
-
-
-@contextlib.contextmanager
-def _native_stderr_to_message() -> Iterator[_CapturedStderr]:
-    """Capture what the C++ runtime writes to fd 2 while loading a model.
-
-    The runtimes log INFO lines (delegate creation, accelerator registry) straight to
-    the process's stderr; users should see a clean terminal, and on failure the one
-    native line that explains it.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield _CapturedStderr(sink)
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)

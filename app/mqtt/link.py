@@ -102,6 +102,9 @@ class MqttLink:
             self.client.disconnect()
             self.client.loop_stop()
             raise AppError(f"--mqtt {url}: the broker refused the connection: {self.refusal}")
+        if not self.connected and self._away_since is None:  # connected, but no answer (a hung broker)
+            self._away_since = time.monotonic()
+            log.warning("MQTT broker %s does not answer: running without it, retrying in the background", url)
         self._sender.start()
 
     def close(self, last: list[Message]) -> None:
