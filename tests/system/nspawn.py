@@ -164,6 +164,8 @@ class Container:
             text=True,
             timeout=timeout,
             env={"PATH": os.environ.get("PATH", INSIDE_PATH)},
+            # Its own process group: `kill 0` (or a stray job-control signal) inside must not reach the test.
+            start_new_session=True,
         )
         if check and result.returncode != 0:
             raise AssertionError(

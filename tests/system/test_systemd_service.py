@@ -322,6 +322,7 @@ def test_watchdog_kills_a_hung_process_and_systemd_starts_it_again(container: Co
     settings = unit(container, LOGGER, "WatchdogUSec", "RestartUSec", "MainPID", "NRestarts")
     watchdog_s, restart_s = seconds(settings["WatchdogUSec"]), seconds(settings["RestartUSec"])
     hung = settings["MainPID"]
+    assert hung != "0", f"{LOGGER} is not running, so there is nothing to hang: {settings}"
     container.run(["kill", "-STOP", hung])
     stopped_at = time.monotonic()
     deadline = stopped_at + watchdog_s + restart_s + 60
