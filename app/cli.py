@@ -45,7 +45,7 @@ from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result, StepResult, console_line, ranked_lines, top_text
 from app.run_checks import check_run_options, run_option_problems
 from app.sdnotify import attach_systemd
-from app.sources import open_source
+from app.sources import FrameSource, open_source
 from app.sources.files import DEFAULT_MAX_PIXELS, frame_count
 from app.sysinfo import SystemInfo
 from app.web.view import add_web_arguments, attach_web
@@ -236,6 +236,18 @@ def add_decode_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def source_for(args: argparse.Namespace, classifier: StreamingClassifier, loop: bool = False) -> FrameSource:
+    """The `--source` of `run` or `snapshot`, built (not opened) for this model."""
+    return open_source(
+        args.source,
+        realtime=args.realtime,
+        loop=loop,
+        model_size=classifier.input_size,
+        fps=args.fps,
+        max_pixels=max_pixels(args),
+    )
+
+
 def max_pixels(args: argparse.Namespace) -> int:
     return int(args.max_megapixels * 1e6)
 
@@ -267,14 +279,7 @@ def run_classify(args: argparse.Namespace) -> int:
 def run_live(args: argparse.Namespace) -> int:
     check_run_options(args)
     classifier, top_k = open_classifier(args)
-    source = open_source(
-        args.source,
-        realtime=args.realtime,
-        loop=args.loop,
-        model_size=classifier.input_size,
-        fps=args.fps,
-        max_pixels=max_pixels(args),
-    )
+    source = source_for(args, classifier, loop=args.loop)
     options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
     pipeline = Pipeline(source, classifier, top_k, options)
     pictures = pictures_dir(args)  # one folder the log, MQTT and the web view point into
@@ -300,13 +305,7 @@ def run_live(args: argparse.Namespace) -> int:
 def run_snapshot(args: argparse.Namespace) -> int:
     refuse_overwriting({"output": args.output}, model_inputs(args))
     classifier, top_k = open_classifier(args)
-    source = open_source(
-        args.source,
-        realtime=args.realtime,
-        model_size=classifier.input_size,
-        fps=args.fps,
-        max_pixels=max_pixels(args),
-    )
+    source = source_for(args, classifier)
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
     snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)
     pipeline.run()

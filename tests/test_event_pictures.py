@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium import Chromium
 from helpers import PROJECT_ROOT, run_app
 from mqtt_broker import Broker, Subscriber, wait_for
 from PIL import Image
@@ -42,6 +43,7 @@ def test_pictures_beside_the_log_named_by_event_and_pointed_to(tmp_path, clips, 
         assert result.returncode == 0, result.stderr
         wait_for(lambda: len(home_assistant.on("movinet/pictures/events")) == 4, 5, "the four events")
         published = [json.loads(m.payload) for m in home_assistant.on("movinet/pictures/events")]
+        images = home_assistant.on("movinet/pictures/picture")
     broker.stop()
 
     records = [json.loads(line) for line in log.read_text().splitlines()]
@@ -57,6 +59,8 @@ def test_pictures_beside_the_log_named_by_event_and_pointed_to(tmp_path, clips, 
         assert amber_pixels(picture) > 500  # the overlay's score bars are in the picture
     # The MQTT events name the same file (by its path on the Pi), start and end alike.
     assert {e["picture"] for e in published} == {str(p) for p in pictures}
+    # Home Assistant's "Last event" image: the newest picture itself, retained.
+    assert images and images[-1].payload == pictures[-1].read_bytes()
 
     summary = run_app("summary", str(log))
     assert summary.returncode == 0, summary.stderr
@@ -113,8 +117,14 @@ def test_the_web_view_lists_and_serves_the_pictures(tmp_path, clips, model_args)
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(url + bad, timeout=5)
             assert refused.value.code == 404
-        page = urllib.request.urlopen(url + "app.js", timeout=5).read().decode()
-        assert "api/pictures" in page
+        # The page shows them, under "Last events", in a real browser.
+        with Chromium(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            shown = "[...document.querySelectorAll('#pictures img')].filter(i => i.naturalWidth > 0).length"
+            wait_for(lambda: browser.evaluate(shown) >= 1, 30, "a picture on the page")
+            caption = browser.evaluate("document.querySelector('#pictures span').textContent")
+            assert not browser.evaluate("document.getElementById('pictures-title').hidden")
+        assert caption.startswith(("stretching arm", "carving ice"))
     finally:
         app.terminate()
         app.wait(timeout=20)

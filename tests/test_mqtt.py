@@ -40,13 +40,15 @@ COMPONENT_KEYS = {
     "sensor": ENTITY_KEYS | {"device_class", "last_reset_value_template", "options", "state_class",
                              "suggested_display_precision", "unit_of_measurement"},
     "binary_sensor": ENTITY_KEYS | {"device_class", "off_delay", "payload_off", "payload_on"},
+    "image": (ENTITY_KEYS - {"state_topic", "value_template", "expire_after", "force_update"})
+             | {"content_type", "image_encoding", "image_topic", "url_template", "url_topic"},
 }  # fmt: skip
 DEVICE_KEYS = {
     "configuration_url", "connections", "hw_version", "identifiers", "manufacturer", "model", "model_id", "name",
     "serial_number", "suggested_area", "sw_version", "via_device",
 }  # fmt: skip
 ORIGIN_KEYS = {"name", "sw_version", "support_url"}
-DISCOVERY_TOPIC = re.compile(r"homeassistant/(sensor|binary_sensor)/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)/config")
+DISCOVERY_TOPIC = re.compile(r"homeassistant/(sensor|binary_sensor|image)/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)/config")
 
 
 @pytest.fixture
@@ -118,8 +120,8 @@ def test_a_run_publishes_discovery_action_events_and_goes_offline(tmp_path, clip
     kinds = sorted((DISCOVERY_TOPIC.fullmatch(topic)[1], DISCOVERY_TOPIC.fullmatch(topic)[3]) for topic in configs)
     assert kinds == [
         ("binary_sensor", "action_carving_ice"), ("binary_sensor", "action_push_up"),
-        ("binary_sensor", "action_stretching_arm"), ("sensor", "action"), ("sensor", "cpu_temperature"),
-        ("sensor", "model_rate"),
+        ("binary_sensor", "action_stretching_arm"), ("image", "event_picture"), ("sensor", "action"),
+        ("sensor", "cpu_temperature"), ("sensor", "model_rate"),
     ]  # fmt: skip
     unique_ids = [config["unique_id"] for config in configs.values()]
     assert len(set(unique_ids)) == len(unique_ids)
@@ -130,7 +132,7 @@ def test_a_run_publishes_discovery_action_events_and_goes_offline(tmp_path, clip
         assert config["device"]["identifiers"] == [CLIENT] and config["device"]["name"]
         assert config["availability_topic"] == f"{PREFIX}/availability"
         assert (config["payload_available"], config["payload_not_available"]) == ("online", "offline")
-        assert config["state_topic"].startswith(PREFIX + "/")
+        assert config.get("state_topic", config.get("image_topic")).startswith(PREFIX + "/")
     action = configs[f"homeassistant/sensor/{CLIENT}/action/config"]
     assert action["state_topic"] == f"{PREFIX}/action"
     assert action["json_attributes_topic"] == f"{PREFIX}/action/attributes"
@@ -207,7 +209,7 @@ def test_broker_away_mid_run_loses_no_event_and_does_not_slow_the_model(tmp_path
         heard_before = events(home_assistant)
         broker.stop()
         stopped_at, stopped_wall = time.monotonic(), time.time()
-        time.sleep(6)
+        time.sleep(8)  # about 40 steps, and several events, while the broker is away
         restarted_at, restarted_wall = time.monotonic(), time.time()
         broker.start()
         home_assistant = Subscriber(broker, topics=(f"{PREFIX}/events",), persistent=True)

@@ -53,7 +53,9 @@ def add_eval_command(commands: argparse._SubParsersAction, open_classifier: Open
 def run_eval(args: argparse.Namespace, open_classifier: OpenClassifier) -> int:
     # Clips are scored as `classify` sees them (whole clips); the session as `run` would
     # play it, with the --context and --answer given here (live defaults otherwise).
-    clip_args = argparse.Namespace(**{**vars(args), "context": CLIP_CONTEXT_S, "answer": ANSWER_LONGEST})
+    # Top-5 needs five labels, whatever --top-k says.
+    whole_clips = {"context": CLIP_CONTEXT_S, "answer": ANSWER_LONGEST, "top_k": max(5, args.top_k)}
+    clip_args = argparse.Namespace(**{**vars(args), **whole_clips})
     classifier, top_k = open_classifier(clip_args)
     clips = read_list(args.list, top_k.labels)
     progress = Progress(sys.stderr)

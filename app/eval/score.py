@@ -43,7 +43,7 @@ def read_list(list_path: str | os.PathLike, labels: Sequence[str]) -> list[Label
     """
     list_path = Path(list_path)
     try:
-        text = list_path.read_text(encoding="utf-8")
+        text = list_path.read_text(encoding="utf-8-sig")  # a spreadsheet may save a BOM
     except FileNotFoundError:
         raise AppError(f"list file not found: {list_path}") from None
     except (OSError, UnicodeDecodeError) as exc:

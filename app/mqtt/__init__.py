@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.argtypes import positive_float
-from app.events import picture_name
 from app.mqtt.discovery import Device
 from app.mqtt.output import MqttOutput
 from app.mqtt.settings import (
@@ -98,11 +97,7 @@ def attach_mqtt(
         return None
     model = pipeline.classifier.model_path.stem
     device = Device(settings.client_id, f"MoViNet {hostname()}", model)
-
-    def picture_for(event_id: str) -> str | None:
-        return str(pictures / picture_name(event_id)) if pictures is not None else None
-
-    output = MqttOutput(settings, device, actions, detector, system_info, picture_for)
+    output = MqttOutput(settings, device, actions, detector, system_info, pictures)
     output.start()
     pipeline.on_result(output.on_result)
     pipeline.on_close(output.close)

@@ -7,7 +7,8 @@ Home Assistant reads retained JSON configs on `<discovery>/<component>/<node>/<o
   event's picture as attributes;
 - one binary sensor per `--allow` action ("Push up"): on while that action is going on,
   read off the same action topic with a template, so the two never disagree;
-- diagnostic sensors for the model rate and the CPU temperature, from the status topic.
+- diagnostic sensors for the model rate and the CPU temperature, from the status topic;
+- with event pictures, an image `Last event`: the picture of the latest action started.
 
 All share one device block (one device per Pi) and the availability topic, so the
 entities go "unavailable" when the app stops or its Pi drops off the network.
@@ -51,6 +52,10 @@ class Topics:
     def status(self) -> str:
         return f"{self.prefix}/status"
 
+    @property
+    def picture(self) -> str:
+        return f"{self.prefix}/picture"
+
 
 def slug(text: str) -> str:
     """What discovery topics and unique ids may hold: letters, digits, `_` and `-`."""
@@ -64,8 +69,10 @@ class Device:
     model: str  # the model variant, e.g. a0_int8
 
 
-def discovery_configs(discovery_prefix: str, topics: Topics, device: Device, actions: list[str]) -> list[Message]:
-    """The retained config messages for every entity of this Pi."""
+def discovery_configs(
+    discovery_prefix: str, topics: Topics, device: Device, actions: list[str], pictures: bool = False
+) -> list[Message]:
+    """The retained config messages for every entity of this Pi (an image entity if there are event pictures)."""
     node = slug(device.node_id)
     shared: dict[str, Any] = {
         "availability_topic": topics.availability,
@@ -117,6 +124,14 @@ def discovery_configs(discovery_prefix: str, topics: Topics, device: Device, act
             },
         ),
     ]
+    if pictures:
+        entities.append(
+            (
+                "image",
+                "event_picture",
+                {"name": "Last event", "image_topic": topics.picture, "content_type": "image/jpeg"},
+            )
+        )
     for label in actions:
         entities.append(
             (

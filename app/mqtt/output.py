@@ -13,12 +13,17 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.events import picture_name
 from app.mqtt.discovery import NO_ACTION, OFFLINE, ONLINE, Device, Topics, discovery_configs
 from app.mqtt.link import MqttLink
 from app.mqtt.outbox import Message, Outbox
 from app.mqtt.settings import MqttSettings
+
+PICTURE_POLL_S = 0.25  # how soon an event picture follows its event
+PICTURE_WAIT_S = 10.0  # a picture not written by then is not coming
 
 if TYPE_CHECKING:
     from app.events import Event, EventDetector
@@ -30,6 +35,8 @@ def iso(wall: float | None) -> str | None:
 
 
 class MqttOutput:
+    """One Pi's messages: built from the pipeline's results, published by an MqttLink."""
+
     def __init__(
         self,
         settings: MqttSettings,
@@ -37,20 +44,20 @@ class MqttOutput:
         actions: list[str],
         detector: EventDetector,
         system_info: Callable[[], dict[str, Any]],
-        picture_for: Callable[[str], str | None] = lambda event_id: None,
+        pictures: Path | None = None,
     ) -> None:
         self.settings = settings
         self.topics = Topics(settings.prefix)
         self.detector = detector
         self.system_info = system_info
-        self.picture_for = picture_for
+        self.pictures = pictures  # the event pictures' folder: a picture is named by its event id
         self.outbox = Outbox()
-        self.events_sent = 0
         self._discovery = (
-            discovery_configs(settings.discovery_prefix, self.topics, device, actions)
+            discovery_configs(settings.discovery_prefix, self.topics, device, actions, pictures is not None)
             if settings.discovery_prefix
             else []
         )
+        self._picture_due: tuple[Path, float] | None = None  # an event picture being written, and since when
         self._lock = threading.Lock()
         self._action = NO_ACTION
         self._attributes: dict[str, Any] = {"score": 0.0}
@@ -80,6 +87,7 @@ class MqttOutput:
         for event in self.detector.close():
             self._publish_event(event, source)
         self._status_thread.join(timeout=5)
+        self._send_picture()  # the pictures' writer has finished by now (closed before us)
         self.link.close([Message(self.topics.availability, OFFLINE, qos=1, retain=True)])
 
     # -- messages -----------------------------------------------------------------------
@@ -87,28 +95,32 @@ class MqttOutput:
         """Sent first on every connection (the broker may have restarted and forgotten them)."""
         return [Message(self.topics.availability, ONLINE, qos=1, retain=True), *self._discovery, *self._state()]
 
+    def picture_path(self, event_id: str) -> str | None:
+        return str(self.pictures / picture_name(event_id)) if self.pictures is not None else None
+
     def event_payload(self, event: Event, source: str) -> dict[str, Any]:
         return {
             **event.as_json(),
             "score": round(event.peak, 4),
             "started_at": iso(event.start_wall),
             "ended_at": iso(event.end_wall),
-            "picture": self.picture_for(event.id),
+            "picture": self.picture_path(event.id),
             "source": source,
         }
 
     def _publish_event(self, event: Event, source: str) -> None:
         payload = json.dumps(self.event_payload(event, source)).encode()
         self.outbox.put(Message(self.topics.events, payload, qos=1, event=True))
-        self.events_sent += 1
         with self._lock:
             if event.kind == "start":
+                if self.pictures is not None:
+                    self._picture_due = (self.pictures / picture_name(event.id), time.monotonic())
                 self._action = event.label
                 self._attributes = {
                     "score": round(event.peak, 4),
                     "event_id": event.id,
                     "since": iso(event.start_wall),
-                    "picture": self.picture_for(event.id),
+                    "picture": self.picture_path(event.id),
                 }
             elif event.label == self._action:
                 self._action, self._attributes = NO_ACTION, {"score": 0.0, "last_event_id": event.id}
@@ -146,9 +158,33 @@ class MqttOutput:
         }
 
     def _status_loop(self) -> None:
-        while not self._stop.wait(self.settings.status_interval):
-            payload = json.dumps(self.status_payload()).encode()
-            self.outbox.put(Message(self.topics.status, payload))
+        """The status every interval, and each event picture once its writer has finished it."""
+        next_status = time.monotonic() + self.settings.status_interval
+        while not self._stop.wait(PICTURE_POLL_S):
+            self._send_picture()
+            if time.monotonic() >= next_status:
+                next_status += self.settings.status_interval
+                self.outbox.put(Message(self.topics.status, json.dumps(self.status_payload()).encode()))
+
+    def _send_picture(self) -> None:
+        """The newest event picture as the retained image (it is written on another thread, soon after)."""
+        with self._lock:
+            due = self._picture_due
+        if due is None:
+            return
+        path, since = due
+        try:
+            data = path.read_bytes()
+        except OSError:  # not written yet (or skipped, or the disk is full): wait a while, then give up
+            if time.monotonic() - since > PICTURE_WAIT_S:
+                with self._lock:
+                    if self._picture_due == due:
+                        self._picture_due = None
+            return
+        with self._lock:
+            if self._picture_due == due:
+                self._picture_due = None
+        self.outbox.put(Message(self.topics.picture, data, qos=1, retain=True))
 
     def _home_assistant_status(self, payload: bytes) -> None:
         if payload.strip() == b"online":

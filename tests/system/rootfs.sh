@@ -76,7 +76,8 @@ if [ -f "$CACHE_DIR/.movinet-rootfs-key" ] && [ "$(cat "$CACHE_DIR/.movinet-root
 fi
 
 tmp=$(mktemp -d "$CACHE_DIR.build.XXXXXX")
-cleanup() { [ -n "${tmp:-}" ] && rm -rf --one-file-system "$tmp"; }
+# An if, not `[ ] &&`: under set -e a false test as the trap's last command becomes the exit status.
+cleanup() { if [ -n "${tmp:-}" ]; then rm -rf --one-file-system "$tmp"; fi; }
 trap cleanup EXIT
 log "building $SUITE/$ARCH in $CACHE_DIR (packages: ${packages:-none}); several minutes on first use"
 debootstrap --arch="$ARCH" --variant=minbase ${packages:+--include="$packages"} \
