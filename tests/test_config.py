@@ -14,6 +14,7 @@ from helpers import PROJECT_ROOT, run_app
 from app.cli import build_parser
 from app.config import NOT_CONFIGURABLE, config_actions, load_config, read_config
 from app.errors import AppError
+from app.inference.runtime import RUNTIMES
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_every_problem_is_reported_with_key_and_line(tmp_path, run_parser):
         f"{path}:3: fsp: unknown key (did you mean 'fps'?)",
         f"{path}:4: threads: must be at least 1, got 0",
         f"{path}:5: realtime: expected true or false, got 'yes'",
-        f"{path}:6: runtime: must be one of auto, litert, tflite, got 'nope'",
+        f"{path}:6: runtime: must be one of {', '.join(RUNTIMES)}, got 'nope'",
         f"{path}:7: top_k: expected a whole number, got 'x'",
     ]
     with pytest.raises(AppError, match=r"fsp: unknown key .*\(and 4 more"):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from chromium import Chromium
 from helpers import PROJECT_ROOT, run_app
 from mqtt_broker import Broker, Subscriber, wait_for
 from PIL import Image
@@ -116,8 +117,14 @@ def test_the_web_view_lists_and_serves_the_pictures(tmp_path, clips, model_args)
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(url + bad, timeout=5)
             assert refused.value.code == 404
-        page = urllib.request.urlopen(url + "app.js", timeout=5).read().decode()
-        assert "api/pictures" in page
+        # The page shows them, under "Last events", in a real browser.
+        with Chromium(tmp_path / "profile") as browser:
+            browser.navigate(url)
+            shown = "[...document.querySelectorAll('#pictures img')].filter(i => i.naturalWidth > 0).length"
+            wait_for(lambda: browser.evaluate(shown) >= 1, 30, "a picture on the page")
+            caption = browser.evaluate("document.querySelector('#pictures span').textContent")
+            assert not browser.evaluate("document.getElementById('pictures-title').hidden")
+        assert caption.startswith(("stretching arm", "carving ice"))
     finally:
         app.terminate()
         app.wait(timeout=20)

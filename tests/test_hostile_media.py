@@ -6,6 +6,9 @@ no video is committed.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pty
 import struct
 import subprocess
 import sys
@@ -137,3 +140,30 @@ def test_a_file_url_is_played_as_a_file(clips, a0_model, labels_path):
 def test_a_file_url_of_another_machine_is_refused(a0_model, labels_path):
     done = run_app("run", "--source", "file://nas/clip.mp4", "--preview", "none", *model_args(a0_model, labels_path))
     assert_one_line_error(done, "file://nas/clip.mp4", "another machine")
+
+
+def test_a_bomb_is_one_line_on_a_terminal_too(tmp_path, a0_model, labels_path):
+    """On a terminal, classify first counts the frames for its progress display."""
+    bomb = bomb_gif(tmp_path / "bomb.gif")
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "app", "classify", str(bomb), *model_args(a0_model, labels_path)],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=120,
+        )
+        os.close(follower)
+        follower = -1
+        printed = b""
+        with contextlib.suppress(OSError):  # EIO once everything written has been read
+            while chunk := os.read(leader, 4096):
+                printed += chunk
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    text = printed.decode(errors="replace")
+    assert done.returncode == 1 and "Traceback" not in text, text
+    assert "error: " in text and "65535x65535" in text and LIMIT_MESSAGE in text, text

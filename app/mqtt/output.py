@@ -35,6 +35,8 @@ def iso(wall: float | None) -> str | None:
 
 
 class MqttOutput:
+    """One Pi's messages: built from the pipeline's results, published by an MqttLink."""
+
     def __init__(
         self,
         settings: MqttSettings,
@@ -50,7 +52,6 @@ class MqttOutput:
         self.system_info = system_info
         self.pictures = pictures  # the event pictures' folder: a picture is named by its event id
         self.outbox = Outbox()
-        self.events_sent = 0
         self._discovery = (
             discovery_configs(settings.discovery_prefix, self.topics, device, actions, pictures is not None)
             if settings.discovery_prefix
@@ -110,7 +111,6 @@ class MqttOutput:
     def _publish_event(self, event: Event, source: str) -> None:
         payload = json.dumps(self.event_payload(event, source)).encode()
         self.outbox.put(Message(self.topics.events, payload, qos=1, event=True))
-        self.events_sent += 1
         with self._lock:
             if event.kind == "start":
                 if self.pictures is not None:

@@ -62,10 +62,13 @@ def frame_count(path: str | os.PathLike) -> int:
     """The container's frame count (0 if it does not say): for progress display only."""
     path = Path(path)
     if path.suffix.lower() in GIF_SUFFIXES:
+        size = _gif_screen_size(path) if path.is_file() else None
+        if size is None or size[0] * size[1] > DEFAULT_MAX_PIXELS:  # read_video refuses or explains it
+            return 0
         try:
             with Image.open(path) as image:
                 return getattr(image, "n_frames", 1)
-        except (OSError, UnidentifiedImageError):
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
             return 0
     capture = cv2.VideoCapture(str(path))
     try:
