@@ -21,6 +21,12 @@ ANSWER_LONGEST = "longest"
 ANSWER_BLEND = "blend"
 ANSWERS = (ANSWER_BLEND, ANSWER_LONGEST)
 DEFAULT_MIN_HISTORY = 3  # steps (0.6 s at 5 fps) before a restarted stream's own answer counts
+# The blend's power mean of the streams' probabilities: 1 would be the arithmetic mean, in
+# which the older stream's stale action lingers after a change; 0 the geometric mean, in
+# which either stream alone can veto an action. A quarter, chosen on sessions of the
+# shared clips with changes at every phase of the restarts: 84.6% of steps right instead
+# of 83.4% with the arithmetic mean, a new action on top sooner, and surer when right.
+BLEND_POWER = 0.25
 
 
 class StreamingClassifier:
@@ -35,12 +41,13 @@ class StreamingClassifier:
 
     - ANSWER_LONGEST: the one that has seen more (N/2 to N steps of history). A clip of up
       to N steps is classified exactly as by a single stream.
-    - ANSWER_BLEND: the average of both streams' probabilities. After the person changes
-      what they do, the stream restarted since then is sure of the new action within a
-      few steps while the other still mixes in the previous one, so the change shows
-      within about a second instead of up to N steps later. A restarted stream's first
-      `min_history` steps are noise, so until then its last answer before the restart
-      stands in for it: a restart never leaves one young stream answering alone.
+    - ANSWER_BLEND: both streams' probabilities combined by a power mean (BLEND_POWER).
+      After the person changes what they do, the stream restarted since then is sure of
+      the new action within a few steps while the other still mixes in the previous one,
+      so the change shows within about a second instead of up to N steps later. A
+      restarted stream's first `min_history` steps are noise, so until then its last
+      answer before the restart stands in for it: a restart never leaves one young stream
+      answering alone.
     """
 
     def __init__(
@@ -112,8 +119,9 @@ class StreamingClassifier:
         counted = [p for p in self._latest if p is not None]
         if not counted:  # the first steps after a reset: nothing has history yet
             return longest
-        # Logits whose softmax is the mean of the probabilities (log of 0 kept finite).
-        return np.log(np.maximum(np.mean(counted, axis=0), 1e-30)).astype(np.float32)
+        # The power mean, as logits whose softmax is it (log of 0 kept finite).
+        blended = np.mean(np.power(counted, BLEND_POWER), axis=0) ** (1 / BLEND_POWER)
+        return np.log(np.maximum(blended / blended.sum(), 1e-30)).astype(np.float32)
 
     def reset(self) -> None:
         """Forget the stream so far (new clip, scene cut, camera reopened)."""
