@@ -274,7 +274,7 @@ run_branch() {
     local branch=$1 cpu
     MOUNTS=()
     FAILED=()
-    trap 'unmount_all; printf "%s\n" "${FAILED[@]}" > "$WORK/$branch.failed"' EXIT
+    trap 'unmount_all; [ ${#FAILED[@]} -eq 0 ] || printf "%s\n" "${FAILED[@]}" > "$WORK/$branch.failed"' EXIT
     trap 'exit 130' INT TERM
     say "$branch: preparing the root file system"
     prepare_root "$branch"
