@@ -51,7 +51,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 # only, so the system Python runs it even with no venv left.
 if [ "$SERVICE_ACTION" = uninstall-service ]; then
     say "Removing the $SERVICE_NAME service (needs sudo)"
-    as_root "$(command -v python3)" -m app.service_install uninstall "$SERVICE_NAME"
+    as_root "$(command -v python3)" -m app.service uninstall "$SERVICE_NAME"
     exit 0
 fi
 
@@ -200,10 +200,10 @@ if [ "$FETCH" = 1 ] && [ "$DEV" = 1 ] && [ -z "${MOVINET_ASSETS_DIR:-}" ]; then
 fi
 
 # The unit, its config and the service user; then enable and start it (README: "Run as a
-# service"). Options such as --console go to `sudo .venv/bin/python -m app.service_install`.
+# service"). Options such as --console go to `sudo .venv/bin/python -m app.service`.
 if [ "$SERVICE_ACTION" = install-service ]; then
     say "Installing the $SERVICE_NAME service (needs sudo)"
-    as_root "$PWD/.venv/bin/python" -m app.service_install install "$SERVICE_NAME"
+    as_root "$PWD/.venv/bin/python" -m app.service install "$SERVICE_NAME"
     say "Done. Status: systemctl status movinet-$SERVICE_NAME"
     exit 0
 fi

@@ -10,18 +10,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from app import assets
-from app.argtypes import (
-    non_negative_float,
-    positive_float,
-    positive_int,
-    probability,
-    split_commas,
-    thread_count,
-    up_to,
-)
 from app.bench.cli import add_bench_command
 from app.classify import classify_video
-from app.config import ConfigFile, load_config_file, parse_config
 from app.display.pictures import add_picture_arguments, attach_event_pictures, pictures_dir
 from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
 from app.errors import AppError
@@ -40,11 +30,21 @@ from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
 from app.mqtt import add_mqtt_arguments, attach_mqtt
 from app.overlay import overlay_for
-from app.overwrite import model_inputs, refuse_overwriting
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result, StepResult, console_line, ranked_lines, top_text
-from app.run_checks import check_run_options, run_option_problems
-from app.sdnotify import attach_systemd
+from app.service.sdnotify import attach_systemd
+from app.settings.argtypes import (
+    non_negative_float,
+    positive_float,
+    positive_int,
+    probability,
+    split_commas,
+    thread_count,
+    up_to,
+)
+from app.settings.config import ConfigFile, load_config_file, parse_config
+from app.settings.overwrite import model_inputs, refuse_overwriting
+from app.settings.run_checks import check_run_options, run_option_problems
 from app.sources import FrameSource, open_source
 from app.sources.files import DEFAULT_MAX_PIXELS, frame_count
 from app.sysinfo import SystemInfo

@@ -30,8 +30,8 @@ from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.preprocess import Preprocessor
 from app.inference.sampling import DEFAULT_FPS, RateSampler
+from app.inference.slowness import SlownessWatch
 from app.results import Result
-from app.slowness import SlownessWatch
 from app.sources.base import Frame, FrameSource, SourceError
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ import pytest
 from helpers import PROJECT_ROOT, run_app
 
 from app.cli import build_parser
-from app.config import NOT_CONFIGURABLE, config_actions, load_config, read_config
 from app.errors import AppError
 from app.inference.runtime import RUNTIMES
+from app.settings.config import NOT_CONFIGURABLE, config_actions, load_config, read_config
 
 
 @pytest.fixture

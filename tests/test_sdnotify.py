@@ -13,7 +13,7 @@ from helpers import FlakyCamera
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.pipeline import Pipeline, PipelineOptions
-from app.sdnotify import attach_systemd
+from app.service.sdnotify import attach_systemd
 
 
 class NotifySocket:
@@ -80,7 +80,7 @@ def test_ready_after_first_result_then_pings_while_frames_flow_and_none_once_sta
 
 
 def test_nothing_is_sent_without_notify_socket(monkeypatch):
-    from app.sdnotify import SystemdNotifier
+    from app.service.sdnotify import SystemdNotifier
 
     monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
     notifier = SystemdNotifier()

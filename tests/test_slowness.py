@@ -11,9 +11,9 @@ import time
 
 from helpers import PausableClip
 
+from app.inference.slowness import WINDOW, SlownessWatch
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result
-from app.slowness import WINDOW, SlownessWatch
 
 
 def warnings(caplog) -> list[str]:

@@ -1,6 +1,6 @@
 """The systemd services as installed: file layout, `systemd-analyze verify`, exposure scores.
 
-The installer runs as a user would (`python -m app.service_install`), but always with
+The installer runs as a user would (`python -m app.service`), but always with
 `--root` into a temporary folder, so nothing here touches the system: no user is
 created and systemctl only links files offline (`systemctl --root`). The units are then
 checked where they were installed, with the real systemd-analyze.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from helpers import PROJECT_ROOT, run_app
 
-from app.service_install import SERVICES, Layout, files_the_service_reads, service_user_problem, unreadable_for
+from app.service.install import SERVICES, Layout, files_the_service_reads, service_user_problem, unreadable_for
 
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze (systemd's own tool) is not installed")
@@ -29,7 +29,7 @@ PYTHON = PROJECT_ROOT / ".venv/bin/python"
 
 def installer(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "app.service_install", *args],
+        [sys.executable, "-m", "app.service", *args],
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,

@@ -31,13 +31,13 @@ from helpers import PROJECT_ROOT, PausableClip, assert_clean_error, run_app
 from PIL import Image
 
 from app.cli import build_parser
-from app.config import read_config
 from app.errors import AppError
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.overlay import BAR
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result
+from app.settings.config import read_config
 from app.sources import FileSource
 from app.web import server as web_server
 from app.web.view import TOKEN_ENV, WebView, attach_web, load_token, parse_listen

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from app import assets
-from app.argtypes import non_negative_float, positive_int, split_commas
 from app.bench.model import BenchRow, bench_model, format_table, runtime_ratios
 from app.bench.pipeline import format_pipeline_report, format_soak, pipeline_report, soak
 from app.errors import AppError
@@ -16,6 +15,7 @@ from app.inference.engine import ANSWER_BLEND, ANSWERS, StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.inference.runtime import available_runtimes
 from app.inference.sampling import DEFAULT_FPS, LIVE_CONTEXT_S, context_steps
+from app.settings.argtypes import non_negative_float, positive_int, split_commas
 
 
 def add_bench_command(commands: Any) -> None:

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from app.argtypes import non_negative_float, non_negative_int
 from app.errors import OptionError
 from app.events import EventDetector, picture_name
 from app.overlay import LiveOverlay, annotate, output_size
 from app.pipeline import Stage
+from app.settings.argtypes import non_negative_float, non_negative_int
 from app.sources.base import Frame
 
 if TYPE_CHECKING:

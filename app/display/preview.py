@@ -19,7 +19,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
-from app.argtypes import non_negative_float
 from app.display import drm
 from app.display.picamera_preview import PiCameraPreview
 from app.display.record import Recorder, Snapshot, source_fps
@@ -27,6 +26,7 @@ from app.display.window import PreviewWindow
 from app.errors import AppError, OptionError
 from app.overlay import LiveOverlay, overlay_for
 from app.pipeline import Pipeline, Stage
+from app.settings.argtypes import non_negative_float
 from app.sources.base import FrameSource
 
 if TYPE_CHECKING:

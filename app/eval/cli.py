@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from app.argtypes import positive_float
 from app.eval.score import SWITCH_RUN, ClipScore, SessionScore, read_list, run_session, score_clips
 from app.inference.engine import ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.sampling import CLIP_CONTEXT_S
 from app.results import scored_text
+from app.settings.argtypes import positive_float
 
 DEFAULT_HOLD_S = 10.0
 OpenClassifier = Callable[[argparse.Namespace], tuple[StreamingClassifier, TopK]]

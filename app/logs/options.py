@@ -12,12 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.argtypes import non_negative_float, non_negative_int, positive_int, probability, up_to
 from app.errors import OptionError
 from app.events import DEFAULT_END, DEFAULT_MIN_STEPS, DEFAULT_START, EventDetector
 from app.logs.csvlog import CsvLog
 from app.logs.jsonlog import LEVELS, JsonLog
 from app.pipeline import Pipeline, Stage
+from app.settings.argtypes import non_negative_float, non_negative_int, positive_int, probability, up_to
 
 DEFAULT_MAX_MB = 10.0
 DEFAULT_KEEP = 5

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from app.argtypes import positive_int, up_to
 from app.errors import AppError
 from app.logs.options import add_event_arguments, given_detector
 from app.logs.read import Timeline, read_timeline
 from app.logs.series import ScoreSeries
 from app.logs.summary import clock
-from app.overwrite import refuse_overwriting
+from app.settings.argtypes import positive_int, up_to
+from app.settings.overwrite import refuse_overwriting
 
 DEFAULT_SIZE = "1200x600"
 # Ten colours told apart on a screen and in print (Tableau's, its grey kept for "other").

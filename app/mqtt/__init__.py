@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.argtypes import positive_float
 from app.mqtt.discovery import Device
 from app.mqtt.output import MqttOutput
 from app.mqtt.settings import (
@@ -27,6 +26,7 @@ from app.mqtt.settings import (
     mqtt_settings,
     topic_prefix,
 )
+from app.settings.argtypes import positive_float
 
 if TYPE_CHECKING:
     from app.events import EventDetector

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.argtypes import positive_float
 from app.errors import AppError, OptionError, permission_denied
 from app.overlay import LiveOverlay, model_label, overlay_for
 from app.pipeline import Pipeline, Stage
+from app.settings.argtypes import positive_float
 from app.web.server import WebServer
 from app.web.status import LiveStatus, RunInfo
 from app.web.stream import DEFAULT_FPS, JpegStream

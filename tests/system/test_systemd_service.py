@@ -225,7 +225,7 @@ def logger(container: Container) -> dict[str, str]:
     # A file the service's user cannot read is refused before anything starts...
     as_pi(machine, f"chmod 600 {CLIP}")
     refused = as_pi(
-        machine, f"cd {CHECKOUT} && sudo .venv/bin/python -m app.service_install install logger", check=False
+        machine, f"cd {CHECKOUT} && sudo .venv/bin/python -m app.service install logger", check=False
     )
     # ...and setup.sh makes it readable again.
     second = as_pi(machine, f"cd {CHECKOUT} && ./setup.sh --install-service logger", check=False)
@@ -363,7 +363,7 @@ def exposure(container: Container, name: str) -> float:
 def test_security_exposure_of_both_units_online(container: Container) -> None:
     assert exposure(container, LOGGER) <= MAX_EXPOSURE[LOGGER]
     # The kiosk's unit as the console set-up installs it (the example config: Pi camera, DRM).
-    as_pi(container, f"cd {CHECKOUT} && sudo .venv/bin/python -m app.service_install install kiosk --no-systemctl")
+    as_pi(container, f"cd {CHECKOUT} && sudo .venv/bin/python -m app.service install kiosk --no-systemctl")
     container.run(["systemctl", "daemon-reload"])
     assert exposure(container, KIOSK) <= MAX_EXPOSURE[KIOSK]
 

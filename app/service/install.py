@@ -1,7 +1,7 @@
 """Install the kiosk or the logger as a systemd service: its unit, its config, its user.
 
-    python -m app.service_install install kiosk|logger [--console | --desktop-user USER]
-    python -m app.service_install uninstall kiosk|logger
+    python -m app.service install kiosk|logger [--console | --desktop-user USER]
+    python -m app.service uninstall kiosk|logger
 
 `setup.sh --install-service NAME` / `--uninstall-service NAME` run this with sudo. What it
 puts where (ROOT is / unless `--root DIR`, which builds the same layout in a folder, e.g.
@@ -44,7 +44,7 @@ from pathlib import Path
 
 from app.errors import AppError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = PROJECT_ROOT / "systemd"
 SERVICES = ("kiosk", "logger")
 SERVICE_USER = "movinet"
@@ -273,7 +273,7 @@ def files_the_service_reads(config: Path, prefix: Path) -> list[tuple[str, Path]
     # venv, which installing runs in (uninstalling, system Python only, never gets here).
     from app import assets
     from app.cli import build_parser
-    from app.config import read_config
+    from app.settings.config import read_config
     from app.sources import file_path
 
     values, _ = read_config(config, build_parser().run_command)
@@ -519,7 +519,7 @@ def broker_addresses(config: Path) -> str | None:
     import ipaddress
 
     from app.cli import build_parser
-    from app.config import read_config
+    from app.settings.config import read_config
 
     values, _ = read_config(config, build_parser().run_command)
     url = values.get("mqtt")
@@ -572,7 +572,7 @@ def uninstall(name: str, root: Path = Path("/"), use_systemctl: bool = True) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m app.service_install", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m app.service", description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("install", "uninstall"))
     parser.add_argument("name", choices=SERVICES, metavar="kiosk|logger")
     parser.add_argument("--root", type=Path, default=Path("/"), help="install into this folder instead of / (tests)")

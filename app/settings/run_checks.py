@@ -18,7 +18,7 @@ from app.errors import AppError, OptionError
 from app.inference.sampling import context_steps
 from app.logs.options import log_settings
 from app.mqtt.settings import mqtt_settings
-from app.overwrite import model_inputs, refuse_overwriting
+from app.settings.overwrite import model_inputs, refuse_overwriting
 from app.sources import file_path, is_pi_camera
 from app.web.view import load_token, parse_listen
 
