@@ -249,7 +249,7 @@ def test_verify_check_catches_real_errors(console_root: Path, tmp_path: Path) ->
 def test_exposure_is_within_bounds(console_root: Path, desktop_root: Path) -> None:
     scores = {name: exposure(Layout(console_root, name).unit) for name in SERVICES}
     scores["kiosk (desktop)"] = exposure(Layout(desktop_root, "kiosk").unit)
-    print(scores)  # the README quotes these
+    print(scores)  # docs/services.md quotes these
     assert scores["logger"] <= MAX_EXPOSURE["logger"]
     assert scores["kiosk"] <= MAX_EXPOSURE["kiosk"]
     assert scores["kiosk (desktop)"] <= MAX_EXPOSURE["kiosk"]

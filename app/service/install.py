@@ -14,7 +14,7 @@ an image being prepared, or a test):
 and then: the `movinet` system user, `systemctl daemon-reload`, `enable` and (re)start
 (under --root only the offline `systemctl --root enable`; --no-systemctl skips systemctl).
 Uninstalling removes the unit files only. The config (your edits), /var/log/movinet (your
-data) and the movinet user (it may own files there) stay; README says how to remove them.
+data) and the movinet user (it may own files there) stay; docs/services.md says how to remove them.
 
 The kiosk's display depends on how the Pi boots: to a console (Raspberry Pi OS Lite), the
 service user draws on the screen through DRM; to a desktop, it must be a window in the
