@@ -143,9 +143,9 @@ if is_raspberry_pi_os; then
 fi
 
 # --dev: system tools the preview window's test drives (a virtual X server and a key
-# presser) and Tk, the headless browser the web view's test drives, and the MQTT broker
+# presser) and Tk, the headless browser the web view's test drives, the MQTT broker
 # and openssl the MQTT tests start (each test runs its own mosquitto on a free loopback
-# port), from apt when missing; as root without sudo.
+# port), and systemd-analyze, from apt when missing; as root without sudo.
 install_dev_system_packages() {
     local missing=()
     command -v Xvfb >/dev/null || missing+=(xvfb)
@@ -153,6 +153,9 @@ install_dev_system_packages() {
     command -v chromium >/dev/null || missing+=(chromium)
     [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
     command -v openssl >/dev/null || missing+=(openssl)
+    # systemd-analyze checks the installed units (tests/test_systemd_units.py); Debian's
+    # systemd package has it, and installing it starts nothing where systemd is not PID 1.
+    command -v systemd-analyze >/dev/null || missing+=(systemd)
     if ! "$PYTHON" -c 'import tkinter' 2>/dev/null; then
         if [ "$("$PYTHON" -c 'import sys; print(sys.base_prefix)')" = /usr ]; then
             missing+=(python3-tk)  # Debian's own Python gets Tk from apt

@@ -24,6 +24,27 @@ from helpers import FAKES, RUNTIMES_HERE, SCREEN, LiveApp, XServer, assets_dir, 
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
 
+# The tests whose outcome depends on which TFLite runtimes and which numpy the environment
+# has: the only ones .venv-tflite runs (`pytest -m runtime`). Its tflite-runtime 2.14 with
+# numpy 1 is Raspberry Pi OS Bookworm's package set; every other test runs the same LiteRT
+# the same way in both venvs, so .venv alone runs them. A test elsewhere that comes to
+# depend on the runtime takes the `runtime` fixture (marked by that) or the marker itself.
+RUNTIME_MODULES = {
+    "test_runtime.py": "which runtime this CPU gets, loading a model under each, native crashes",
+    "test_engine.py": "the real model under every runtime installed; the runtimes compared (both: only there)",
+    "test_engine_generic.py": "any stream model's states threaded exactly under every runtime",
+    "test_synthetic_models.py": "the synthetic models' semantics under LiteRT's interpreter with numpy 1",
+    "test_preprocess.py": "the model's input computed with numpy 1 as on Bookworm, numpy 2 in .venv",
+    "test_picamera.py": "the Pi camera's frames (numpy, OpenCV): on a Bookworm Pi always numpy 1",
+    "test_bench.py": "a row per runtime installed, and the ratio between two runtimes",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in RUNTIME_MODULES or "runtime" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.runtime)
+
 
 @pytest.fixture(scope="session")
 def assets() -> Path:

@@ -24,7 +24,13 @@ from app.service.checks import files_the_service_reads, service_user_problem, un
 from app.service.units import SERVICES, Layout
 
 ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze (systemd's own tool) is not installed")
+# Skipped where systemd's own tool is missing, except in CI (CI=true), where `setup.sh --dev`
+# installs it: there a missing tool fails these tests instead of passing them unchecked.
+IN_CI = os.environ.get("CI", "").lower() == "true"
+needs_analyze = pytest.mark.skipif(
+    ANALYZE is None and not IN_CI, reason="systemd-analyze (systemd's own tool) is not installed"
+)
+ANALYZE_MISSING = "systemd-analyze is not installed: ./setup.sh --dev installs it (Debian package systemd)"
 MAX_EXPOSURE = {"logger": 2.0, "kiosk": 4.0}
 PYTHON = PROJECT_ROOT / ".venv/bin/python"
 
@@ -69,6 +75,7 @@ def settings(path: Path) -> dict[str, list[str]]:
 
 def verify(unit: Path) -> list[str]:
     """Everything `systemd-analyze verify` complains about: warnings go to stderr with exit 0."""
+    assert ANALYZE is not None, ANALYZE_MISSING
     result = subprocess.run([ANALYZE, "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=30)
     problems = [line for line in result.stderr.splitlines() if line.strip()]
     if result.returncode != 0:
@@ -77,6 +84,7 @@ def verify(unit: Path) -> list[str]:
 
 
 def exposure(unit: Path) -> float:
+    assert ANALYZE is not None, ANALYZE_MISSING
     result = subprocess.run(
         [ANALYZE, "security", "--offline=true", str(unit)], capture_output=True, text=True, timeout=30
     )
@@ -346,7 +354,7 @@ def test_mqtt_in_the_config_gives_the_service_network_and_only_then(console_root
         "RestrictAddressFamilies": ["AF_INET AF_INET6"],
         "IPAddressAllow": ["192.168.1.10"],  # and the unit's IPAddressDeny=any still holds for the rest
     }
-    if ANALYZE is not None:
+    if ANALYZE is not None or IN_CI:
         assert verify(layout.unit) == []  # the unit with its drop-in
     layout.config.write_text(original + 'mqtt = "mqtts://homeassistant.local"\n')
     install(console_root, "logger")
@@ -390,7 +398,7 @@ def test_a_checkout_path_with_spaces_and_specifiers_is_quoted_for_systemd(tmp_pa
     assert unit["ExecStart"] == [f'"{escaped}/.venv/bin/python" -m app run --config /etc/movinet/logger.toml']
     assert unit["WorkingDirectory"] == [escaped]
     assert unit["Documentation"] == ["file:" + quote(f"{prefix}/README.md").replace("%", "%%")]
-    if ANALYZE is not None:  # systemd's own reading: the command exists, the URL is one
+    if ANALYZE is not None or IN_CI:  # systemd's own reading: the command exists, the URL is one
         assert verify(layout.unit) == []
 
 
@@ -423,5 +431,5 @@ def test_a_desktop_home_with_a_space_stays_one_environment_assignment(tmp_path: 
     install(root, "kiosk")
     dropin = Layout(root, "kiosk").desktop_dropin
     assert '"XAUTHORITY=/home/pi %%h x/.Xauthority"' in settings(dropin)["Environment"][0]
-    if ANALYZE is not None:
+    if ANALYZE is not None or IN_CI:
         assert verify(Layout(root, "kiosk").unit) == []

@@ -13,8 +13,13 @@
 # Pi 5), with a /proc/cpuinfo matching that CPU bound over QEMU's (which shows the x86
 # host's, and the runtime's CPU detection then crashes): `python -m app demo`, the
 # shared clips through `classify --json` compared with this machine's x86 run
-# (tests/system/compare_scores.py states the tolerances), and the engine, preprocessing
-# and runtime tests. On pi-os also a snapshot from the stand-in Pi camera.
+# (tests/system/compare_scores.py states the tolerances), and the runtime tests (which
+# runtime the CPU gets, loading the model under it). The engine and preprocessing tests
+# run on one CPU per branch, its "full" CPU: debian on cortex-a76 (the Pi 5's kernels:
+# dotprod, fp16; CompiledModel and interpreter), pi-os on cortex-a72 (the Pi 4's and
+# Pi 3's kernels; the interpreter), or the first CPU given when that one is not; the
+# other CPUs would repeat the same code on the same kernels. On pi-os also a snapshot
+# from the stand-in Pi camera, on its full CPU.
 #
 # Needs root (chroot, mounts), this machine's .venv (the x86 reference; ./setup.sh makes
 # it) and the assets folder (MOVINET_ASSETS_DIR, default ../shared/assets). Caches live
@@ -29,7 +34,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --cpus) CPUS=${2:-}; shift 2 ;;
         --branches) BRANCHES=${2:-}; shift 2 ;;
-        -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "arm64.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -43,6 +48,7 @@ CACHE=${MOVINET_CI_CACHE:-/var/cache/movinet-ci}
 # so the pixels the model gets differ there, not the model.
 CLIPS=(carving_ice_172.mp4 arm_wrestling.mp4)
 TESTS=(tests/test_engine.py tests/test_engine_generic.py tests/test_preprocess.py tests/test_runtime.py)
+CPU_TESTS=(tests/test_runtime.py)  # on every CPU; TESTS on each branch's full CPU
 # Emulation runs a step some 10-50x slower: the long clips and the 800-step drift test run
 # natively only (the same code on every CPU); each test still runs, on the short clips.
 EMULATED_SELECTION="not bounded_context_keeps and not (carving_ice_360 or arm_wrestling or cleaning_pool or shooting_basketball)"
@@ -228,18 +234,31 @@ check() {  # check WHAT COMMAND...: run it, record a failure without stopping th
     fi
 }
 
+# full_cpu BRANCH: the CPU on which the branch runs every test module (see the top).
+full_cpu() {
+    local preferred
+    case "$1" in debian) preferred=cortex-a76 ;; *) preferred=cortex-a72 ;; esac
+    case " $CPUS " in *" $preferred "*) echo "$preferred" ;; *) echo "${CPUS%% *}" ;; esac
+}
+
 run_cpu() {
-    local root=$1 branch=$2 cpu=$3
+    local root=$1 branch=$2 cpu=$3 started=$SECONDS
     write_cpuinfo "$cpu" "$WORK/$branch/cpuinfo-$cpu"
     mount_and_track "$root/proc/cpuinfo" --bind "$WORK/$branch/cpuinfo-$cpu"
     check "$branch $cpu: demo" inside "$root" "$cpu" '.venv/bin/python -m app demo | tail -6'
     check "$branch $cpu: scores agree with x86" compare_with_x86 "$root" "$branch" "$cpu"
-    check "$branch $cpu: engine, preprocessing and runtime tests" \
-        inside "$root" "$cpu" ".venv/bin/python -m pytest -q -p no:cacheprovider -k '$EMULATED_SELECTION' ${TESTS[*]} 2>&1 | tail -15"
-    if [ "$branch" = pi-os ]; then
-        check "$branch $cpu: snapshot from the Pi camera (stand-in from apt)" inside "$root" "$cpu" \
-            '.venv/bin/python -m app snapshot --source picam --seconds 2 -o /tmp/snapshot.png && test -s /tmp/snapshot.png'
+    if [ "$cpu" = "$(full_cpu "$branch")" ]; then
+        check "$branch $cpu: engine, preprocessing and runtime tests" \
+            inside "$root" "$cpu" ".venv/bin/python -m pytest -q -p no:cacheprovider -k '$EMULATED_SELECTION' ${TESTS[*]} 2>&1 | tail -15"
+        if [ "$branch" = pi-os ]; then
+            check "$branch $cpu: snapshot from the Pi camera (stand-in from apt)" inside "$root" "$cpu" \
+                '.venv/bin/python -m app snapshot --source picam --seconds 2 -o /tmp/snapshot.png && test -s /tmp/snapshot.png'
+        fi
+    else
+        check "$branch $cpu: runtime tests" \
+            inside "$root" "$cpu" ".venv/bin/python -m pytest -q -p no:cacheprovider -k '$EMULATED_SELECTION' ${CPU_TESTS[*]} 2>&1 | tail -15"
     fi
+    say "$branch $cpu: $((SECONDS - started)) s"
     unmount_last
 }
 
