@@ -98,7 +98,7 @@ def resolve_model(name_or_path: str | None) -> Path:
     if name_or_path in manifest.models:
         return models_dir() / manifest.models[name_or_path].file
     path = Path(name_or_path)
-    if not path.exists() and path.suffix != ".tflite" and len(path.parts) == 1:
+    if not os.path.lexists(path) and path.suffix != ".tflite" and len(path.parts) == 1:
         manifest.model(name_or_path)  # a mistyped model name: say which names exist
     return path
 

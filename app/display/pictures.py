@@ -30,7 +30,7 @@ from app.errors import OptionError
 from app.events import EventDetector, picture_name
 from app.overlay import LiveOverlay, annotate, output_size
 from app.pipeline import Stage
-from app.settings.argtypes import non_negative_float, non_negative_int
+from app.settings.argtypes import megabytes, non_negative_int
 from app.sources.base import Frame
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--event-pictures-max-mb",
-        type=non_negative_float,
+        type=megabytes,
         default=DEFAULT_MAX_MB,
         metavar="MB",
         help=f"and at most this much of them, 0 = no size limit (default {DEFAULT_MAX_MB:g})",
@@ -79,10 +79,18 @@ def pictures_dir(args: argparse.Namespace) -> Path | None:
     folder = args.event_pictures
     if folder is None:  # beside the log: the log's own checks name a missing folder
         return Path(args.log).parent / "pictures" if args.log is not None else None
-    if folder.exists() and not folder.is_dir():
+    try:
+        is_dir = folder.is_dir()
+        exists = is_dir or os.path.lexists(folder)
+    except OSError as exc:  # a name too long
+        raise OptionError("event_pictures", f"{folder}: {exc.strerror}") from None
+    if exists and not is_dir:
         raise OptionError("event_pictures", f"{folder}: not a folder")
-    if not folder.exists() and not folder.parent.is_dir():
+    if not exists and not folder.parent.is_dir():
         raise OptionError("event_pictures", f"{folder}: folder {folder.parent} does not exist")
+    writable = folder if exists else folder.parent  # the run creates a missing folder
+    if not os.access(writable, os.W_OK | os.X_OK):  # found now, not as one warning per event
+        raise OptionError("event_pictures", f"{folder}: cannot write in {writable} (read-only, or permission denied)")
     return folder
 
 
