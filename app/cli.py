@@ -408,6 +408,8 @@ def run_models_verify(args: argparse.Namespace) -> int:
         status = assets.verify(asset)
         if status == "missing" and asset.key not in (manifest.default_model, "labels", "demo"):
             continue  # optional variants the user never fetched
+        if status == "unreadable":
+            raise assets.unreadable_fix(assets.models_dir() / asset.file)
         assets.repair_mode(assets.models_dir() / asset.file)
         print(f"{status:<10} {asset.file}")
         bad += status in ("corrupt", "missing")
