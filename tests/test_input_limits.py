@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import PROJECT_ROOT, assert_clean_error, run_app
+from helpers import PROJECT_ROOT, assert_clean_error, run_app, run_unprivileged
 
 #: Address space the app may use in these tests: far above what it needs (about 1 GB of
 #: mappings), far below reading /dev/zero for a few seconds; a MemoryError shows it is read.
@@ -155,23 +155,6 @@ def test_eval_hold_is_bounded(tmp_path, clip, model_args):
 # ---- another user's model ----------------------------------------------------------------
 
 
-def run_as_service_user(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    """As root, without the capabilities that read (DAC) or chmod (FOWNER) other users' files."""
-    prefix = []
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.fail("setpriv not found (util-linux)")
-        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 @pytest.fixture
 def models_of_another_user(tmp_path: Path, a0_model: Path, labels_path: Path, clip: Path) -> Path:
     """A models folder whose default model is someone else's 0600 file."""
@@ -192,7 +175,7 @@ def test_another_users_0600_model(action, models_of_another_user):
     """`models verify`, `fetch` and `list` raised PermissionError tracebacks; fetch must not replace it."""
     model = models_of_another_user / "movinet_a0_stream_int8.tflite"
     before = model.stat()
-    result = run_as_service_user("models", action, env={"MOVINET_MODELS_DIR": str(models_of_another_user)})
+    result = run_unprivileged("models", action, env={"MOVINET_MODELS_DIR": str(models_of_another_user)}, chmod=True)
     if action == "list":
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
         row = next(line for line in result.stdout.splitlines() if "movinet_a0_stream_int8.tflite" in line)
