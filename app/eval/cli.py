@@ -15,7 +15,7 @@ from app.inference.engine import ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.sampling import CLIP_CONTEXT_S
 from app.results import scored_text
-from app.settings.argtypes import positive_float
+from app.settings.argtypes import positive_float, up_to
 
 DEFAULT_HOLD_S = 10.0
 OpenClassifier = Callable[[argparse.Namespace], tuple[StreamingClassifier, TopK]]
@@ -40,7 +40,7 @@ def add_eval_command(commands: argparse._SubParsersAction, open_classifier: Open
     )
     evaluate.add_argument(
         "--hold",
-        type=positive_float,
+        type=up_to(3600.0, positive_float, " (an hour a clip)"),
         default=DEFAULT_HOLD_S,
         metavar="SECONDS",
         help=f"with --session: seconds each clip is shown, looped if shorter (default {DEFAULT_HOLD_S:g})",

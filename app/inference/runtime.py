@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import AppError, check_readable
+from app.errors import AppError
 from app.inference.cpu import compiled_model_missing
 from app.inference.native_stderr import captured_native_stderr, silence_native_stderr
+from app.input_files import regular_file
 
 RUNTIMES = ("auto", "litert", "litert-interpreter", "tflite")
 CONCRETE_RUNTIMES = RUNTIMES[1:]  # in the order `auto` tries them: fastest first
@@ -107,8 +108,7 @@ def load_model(path: str | os.PathLike, runtime: str = "auto", threads: int | No
         threads = default_threads()
     if threads < 1:
         raise AppError(f"threads must be at least 1, got {threads}")
-    check_readable(path)
-    if not path.is_file():
+    if not regular_file(path, "model"):  # a FIFO would block the runtime's open forever
         raise AppError(f"model not found: {path} (run ./setup.sh or `python -m app models fetch`)")
     chosen = _resolve_runtime(runtime)
     interpreter_class = _interpreter_class(chosen)

@@ -19,12 +19,14 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from app.errors import AppError, OptionError
+from app.input_files import UnreadableFile, read_small_text
 
 SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 USER_ENV = "MOVINET_MQTT_USER"
 PASSWORD_ENV = "MOVINET_MQTT_PASSWORD"
 # MQTT topic levels: no wildcards, no empty level (a leading or doubled slash).
 TOPIC_PATTERN = re.compile(r"[^/#+\x00]+(/[^/#+\x00]+)*")
+MAX_PASSWORD_BYTES = 65535  # the most an MQTT CONNECT packet can carry
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
@@ -80,7 +82,7 @@ def client_id(text: str) -> str:
 
 def existing_file(text: str) -> Path:
     path = Path(text)
-    if not path.is_file():
+    if not os.path.isfile(path):  # False, not OSError, for a name too long
         raise argparse.ArgumentTypeError(f"no such file: {path}")
     return path
 
@@ -115,10 +117,9 @@ def read_password(path: Path | None, env: Mapping[str, str]) -> str | None:
     if path is None:
         return env.get(PASSWORD_ENV) or None
     try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise OptionError("mqtt_password_file", f"{path}: cannot read: {reason}") from None
+        return read_small_text(path, "password file", MAX_PASSWORD_BYTES).strip() or None
+    except UnreadableFile as exc:
+        raise OptionError("mqtt_password_file", f"{path}: cannot read: {exc.reason}") from None
 
 
 def mqtt_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> MqttSettings | None:

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from app.errors import AppError, check_readable
+from app.errors import AppError
+from app.input_files import regular_file
 from app.sources.base import Frame, FrameSource, Keep
 
 GIF_SUFFIXES = {".gif"}
@@ -43,8 +44,7 @@ def read_video(
     of more than `max_pixels` pixels; warns when it ends far short of what it declares.
     """
     path = Path(path)
-    check_readable(path)
-    if not path.is_file():
+    if not regular_file(path, "video"):
         raise AppError(f"video not found: {path}")
     reader = _read_gif if path.suffix.lower() in GIF_SUFFIXES else _read_with_opencv
     decoded = 0
@@ -62,7 +62,7 @@ def frame_count(path: str | os.PathLike) -> int:
     """The container's frame count (0 if it does not say): for progress display only."""
     path = Path(path)
     if path.suffix.lower() in GIF_SUFFIXES:
-        size = _gif_screen_size(path) if path.is_file() else None
+        size = _gif_screen_size(path) if os.path.isfile(path) else None
         if size is None or size[0] * size[1] > DEFAULT_MAX_PIXELS:  # read_video refuses or explains it
             return 0
         try:
@@ -214,8 +214,7 @@ class FileSource(FrameSource):
         return fps if 1 <= fps <= 240 else None  # outside that, the container's rate is not to be trusted
 
     def open(self) -> None:
-        check_readable(self.path)
-        if not self.path.is_file():
+        if not regular_file(self.path, "video"):
             raise AppError(f"video not found: {self.path}")
         self._closed = False
 
