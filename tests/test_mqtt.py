@@ -23,6 +23,7 @@ import pytest
 from helpers import PROJECT_ROOT, assert_clean_error, run_app
 from mqtt_broker import Broker, Subscriber, free_port, make_ca, wait_for
 
+from app.mqtt.discovery import Device, Topics, discovery_configs
 from app.mqtt.outbox import Message, Outbox
 
 PREFIX = "movinet/test-pi"
@@ -306,6 +307,10 @@ def test_a_broker_away_at_start_is_a_warning_and_the_run_goes_on(broker, clips, 
         (["--mqtt", "mqtt://"], ["--mqtt", "no broker host"]),
         (["--mqtt", "mqtt://pi:secret@pi.local"], ["--mqtt", "not in the URL"]),
         (["--mqtt", "mqtt://pi.local:99999"], ["--mqtt", "out of range"]),
+        (["--mqtt", "mqtt://127.0.0.1:0"], ["--mqtt", "port 0"]),  # once silently 1883
+        (["--mqtt", f"mqtt://{'h' * 70000}"], ["--mqtt", "not a host name"]),  # once a UnicodeError traceback
+        (["--mqtt", "mqtt://pi.local", "--mqtt-prefix", "p" * 70000], ["--mqtt-prefix", "at most 1024 bytes"]),
+        (["--mqtt", "mqtt://pi.local", "--mqtt-discovery-prefix", "h" * 70000], ["--mqtt-discovery-prefix", "1024"]),
         (["--mqtt", "mqtt://pi.local", "--mqtt-prefix", "a//b"], ["--mqtt-prefix", "none empty"]),
         (["--mqtt", "mqtt://pi.local", "--mqtt-ca-file", "/nonexistent.pem"], ["--mqtt-ca-file", "no such file"]),
     ],
@@ -318,6 +323,13 @@ def test_bad_mqtt_options_are_one_line(args, fragments, clips, model_args):
 
 def test_options_that_only_conflict_together_are_one_line(tmp_path, clips, model_args):
     clip = ["run", "--source", str(clips / "carving_ice_172.mp4"), *model_args]
+    # MQTT strings hold at most 65535 bytes (once a struct.error traceback), from any of their sources.
+    assert_clean_error(run_app(*clip, "--mqtt", "mqtt://127.0.0.1", "--mqtt-user", "u" * 70000), "65535 bytes")
+    assert_clean_error(run_app(*clip, "--mqtt", f"mqtt://{'u' * 70000}@127.0.0.1"), "MQTT user", "65535 bytes")
+    long_password = tmp_path / "password"
+    long_password.write_text("p" * 70000)
+    too_long = run_app(*clip, "--mqtt", "mqtt://pi@127.0.0.1", "--mqtt-password-file", str(long_password))
+    assert_clean_error(too_long, "--mqtt-password-file", "65535 bytes")
     ca = tmp_path / "ca.pem"
     ca.write_text("not a certificate\n")
     assert_clean_error(run_app(*clip, "--mqtt", "mqtt://127.0.0.1", "--mqtt-ca-file", str(ca)), "use --mqtt mqtts://")
@@ -360,3 +372,13 @@ def test_outbox_keeps_events_in_order_and_only_the_newest_state():
         taken.append((message.topic, message.payload))
     assert taken == [("events", b"2"), ("events", b"3"), ("events", b"4"), ("status", b"4"), ("action", b"push up")]
     assert (outbox.dropped_events, outbox.dropped_states) == (2, 4)
+
+
+def test_discovery_topics_stay_short_for_long_labels():
+    """A custom label file's 70,000-character label once made a topic paho refused on its own thread."""
+    labels = ["a" * 70000, "a" * 69999 + "b", "push up"]
+    configs = discovery_configs("homeassistant", Topics(PREFIX), Device(CLIENT, "MoViNet test-pi", "a0"), labels)
+    topics = [message.topic for message in configs]
+    assert all(DISCOVERY_TOPIC.fullmatch(topic) for topic in topics)
+    assert max(len(topic) for topic in topics) < 200 and len(set(topics)) == len(topics)
+    assert f"homeassistant/binary_sensor/{CLIENT}/action_push_up/config" in topics  # short ones unchanged
