@@ -35,12 +35,16 @@ log = logging.getLogger(__name__)
 
 
 def read_video(
-    path: str | os.PathLike, keep: Callable[[float], bool] = lambda t: True, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike,
+    keep: Callable[[float], bool] = lambda t: True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    warn_short: bool = True,
 ) -> Iterator[Frame]:
     """Yield the frames of a video file for which keep(timestamp) is true.
 
     Raises AppError if the file is missing, cannot be opened, holds no frames or frames
-    of more than `max_pixels` pixels; warns when it ends far short of what it declares.
+    of more than `max_pixels` pixels; warns when it ends far short of what it declares
+    (unless `warn_short` is False: a loop's later passes, which would only repeat it).
     """
     path = Path(path)
     check_readable(path)
@@ -48,7 +52,7 @@ def read_video(
         raise AppError(f"video not found: {path}")
     reader = _read_gif if path.suffix.lower() in GIF_SUFFIXES else _read_with_opencv
     decoded = 0
-    for frame_or_count in reader(path, keep, max_pixels):
+    for frame_or_count in reader(path, keep, max_pixels, warn_short):
         if isinstance(frame_or_count, int):
             decoded = frame_or_count
             continue
@@ -86,7 +90,9 @@ def video_fps(path: str | os.PathLike) -> float:
         capture.release()
 
 
-def _read_with_opencv(path: Path, keep: Callable[[float], bool], max_pixels: int) -> Iterator[Frame | int]:
+def _read_with_opencv(
+    path: Path, keep: Callable[[float], bool], max_pixels: int, warn_short: bool
+) -> Iterator[Frame | int]:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise AppError(f"cannot open video {path}: not a format OpenCV can decode")
@@ -105,7 +111,8 @@ def _read_with_opencv(path: Path, keep: Callable[[float], bool], max_pixels: int
                     yield Frame(index, t, _three_channels(image, "BGR"), "BGR")
             index += 1
             yield index  # frames decoded so far, sampled or not
-        _warn_if_short(path, index, t, declared, fps)
+        if warn_short:
+            _warn_if_short(path, index, t, declared, fps)
     finally:
         capture.release()
 
@@ -160,7 +167,7 @@ def _gif_screen_size(path: Path) -> tuple[int, int] | None:
     return struct.unpack("<HH", header[6:10])
 
 
-def _read_gif(path: Path, keep: Callable[[float], bool], max_pixels: int) -> Iterator[Frame | int]:
+def _read_gif(path: Path, keep: Callable[[float], bool], max_pixels: int, warn_short: bool) -> Iterator[Frame | int]:
     if (size := _gif_screen_size(path)) is not None:
         _check_size(path, *size, max_pixels)
     try:
@@ -225,7 +232,8 @@ class FileSource(FrameSource):
         started = time.monotonic()
         while not self._closed:
             last_t, count = 0.0, 0
-            for frame in read_video(self.path, lambda t, o=offset: keep(t + o), self.max_pixels):
+            first_pass = index_offset == 0  # a truncated file is said once, not on every loop
+            for frame in read_video(self.path, lambda t, o=offset: keep(t + o), self.max_pixels, first_pass):
                 if self._closed:
                     return
                 t = frame.t + offset
