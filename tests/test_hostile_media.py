@@ -16,10 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import PROJECT_ROOT, run_app
-from PIL import Image
+from PIL import Image, ImageSequence
 
+from app.sources.files import rgb_array
 from app.sources.session import SessionSource, plan_segments
 
 LIMIT_MESSAGE = "over the limit of 16.8 (--max-megapixels)"
@@ -202,3 +204,17 @@ def test_a_truncated_clip_held_in_a_session_is_warned_about_once(tmp_path, clips
     times = [frame.t for frame in source.frames(lambda t: True)]
     assert times[-1] > 9.5
     assert len(short_warnings(caplog.text)) == 1, caplog.text
+
+
+def test_gif_frames_are_converted_exactly_as_pillow_does(clips, tmp_path):
+    """The copy-saving conversion (palette lookup, RGB frames as they are) gives Pillow's own RGB."""
+    transparent = tmp_path / "transparent.gif"
+    frames = [Image.new("P", (64, 48), colour) for colour in (1, 2, 3)]
+    frames[0].save(transparent, save_all=True, append_images=frames[1:], transparency=2, duration=100)
+    for gif in (clips / "riding_horse.gif", transparent):
+        with Image.open(gif) as image:
+            modes = set()
+            for frame in ImageSequence.Iterator(image):
+                modes.add(frame.mode)
+                assert np.array_equal(rgb_array(frame), np.asarray(frame.convert("RGB"))), (gif, frame.mode)
+        assert modes & {"P", "RGB", "RGBA"}, modes

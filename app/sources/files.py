@@ -182,7 +182,7 @@ def _read_gif(path: Path, keep: Callable[[float], bool], max_pixels: int, warn_s
             for index, frame in enumerate(ImageSequence.Iterator(image)):
                 _check_size(path, *frame.size, max_pixels)
                 if keep(t):
-                    yield Frame(index, t, np.asarray(frame.convert("RGB")), "RGB")
+                    yield Frame(index, t, rgb_array(frame), "RGB")
                 yield index + 1
                 # GIF frame delays are in milliseconds; browsers treat 0 as 100 ms.
                 t += (frame.info.get("duration") or 100) / 1000.0
@@ -190,6 +190,22 @@ def _read_gif(path: Path, keep: Callable[[float], bool], max_pixels: int, warn_s
             raise AppError(f"{path} is damaged: {exc}") from None
         except Image.DecompressionBombError as exc:
             raise AppError(f"{path}: refused as a decompression bomb: {exc}") from None
+
+
+def rgb_array(frame: Image.Image) -> np.ndarray:
+    """The frame as an RGB array, with no full-size copy beyond the one that is returned.
+
+    Pillow holds a GIF's frames after the first as RGB already (converting would copy them),
+    and the first as palette indices, which a colour lookup turns into RGB in one pass.
+    """
+    if frame.mode == "RGB":
+        return np.asarray(frame)
+    if frame.mode == "P" and "transparency" not in frame.info:
+        palette = np.zeros((256, 3), np.uint8)
+        colours = np.frombuffer(bytes(frame.getpalette("RGB") or []), np.uint8).reshape(-1, 3)[:256]
+        palette[: len(colours)] = colours
+        return palette[np.asarray(frame)]
+    return np.asarray(frame.convert("RGB"))
 
 
 class FileSource(FrameSource):
