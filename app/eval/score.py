@@ -80,6 +80,7 @@ class ClipScore:
     clip: LabelledClip
     top: list[Scored]  # at the clip's end
     steps: int
+    error: str | None = None  # why the clip could not be scored (then top is empty)
 
     @property
     def rank(self) -> int | None:
@@ -96,16 +97,24 @@ def score_clips(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[int], None] = lambda done: None,
 ) -> list[ClipScore]:
-    """Each clip from a fresh stream, the way `classify` does it."""
+    """Each clip from a fresh stream, the way `classify` does it.
+
+    A clip that cannot be decoded is a failed score (its `error`), not the end of the
+    evaluation: one bad file among hundreds must not cost the rest.
+    """
     scores = []
     for i, clip in enumerate(clips):
         last: StepResult | None = None
         steps = 0
-        for result in classify_video(classifier, clip.path, top_k, fps, max_pixels):
-            last, steps = result, steps + 1
-        if last is None:
-            raise AppError(f"{clip.path} produced no model steps")
-        scores.append(ClipScore(clip, last.top, steps))
+        try:
+            for result in classify_video(classifier, clip.path, top_k, fps, max_pixels):
+                last, steps = result, steps + 1
+            if last is None:
+                raise AppError(f"{clip.path} produced no model steps")
+        except AppError as exc:
+            scores.append(ClipScore(clip, [], steps, error=str(exc)))
+        else:
+            scores.append(ClipScore(clip, last.top, steps))
         progress(i + 1)
     return scores
 
