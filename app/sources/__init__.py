@@ -69,7 +69,7 @@ def open_source(
         if find_pi_camera():
             source: FrameSource = PiCameraSource(model_size=model_size, sample_fps=fps)
         elif (device := first_v4l2_device()) is not None:
-            source = OpenCVSource(device)
+            source = OpenCVSource(device, model_size=model_size)
         else:
             raise OptionError(
                 "source", "auto found no camera (no Pi camera, no V4L2 camera): give a file, URL or /dev/videoN"
@@ -82,5 +82,5 @@ def open_source(
         return PiCameraSource(model_size=model_size, sample_fps=fps)
     path = file_path(spec)
     if path is None:
-        return OpenCVSource(spec)
+        return OpenCVSource(spec, model_size=model_size)
     return FileSource(path, realtime=realtime, loop=loop, max_pixels=max_pixels)
