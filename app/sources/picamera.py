@@ -23,8 +23,10 @@ tests/fakes/picamera2 for where in their source):
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +57,11 @@ HEADLESS_MIN_FPS = 10.0
 #: a PiSP stream); a width that is one already keeps the rounding from squashing the picture.
 LORES_WIDTH_ALIGN = 64
 
+#: picamera2 0.3.20 added cancel_all_and_flush and capture_request(wait=SECONDS); before it
+#: a bounded wait blocks for ever and a stalled camera can never be closed.
+MIN_PICAMERA2 = "0.3.20"
+UPGRADE = "sudo apt install --only-upgrade python3-picamera2"
+
 NUMPY_FIX = (
     "the system's python3-picamera2 and simplejpeg are built for the system's numpy: "
     "run ./setup.sh again (it pins the venv's numpy to the system's major version)"
@@ -76,6 +83,41 @@ def import_picamera2() -> Any:
         # or AttributeError ("_ARRAY_API not found"), not ImportError.
         raise AppError(f"picamera2 cannot be loaded with numpy {np.__version__} ({exc}): {NUMPY_FIX}") from None
     return Picamera2
+
+
+def check_picamera2(Picamera2: Any) -> None:
+    """AppError with the command to run if this picamera2 cannot bound a capture or close a stalled camera."""
+    if hasattr(Picamera2, "cancel_all_and_flush"):
+        return
+    try:
+        from importlib.metadata import version
+
+        installed = version("picamera2")
+    except Exception:
+        installed = "older than " + MIN_PICAMERA2
+    raise AppError(
+        f"picamera2 {installed} is too old: a stalled camera would hang the app (needs {MIN_PICAMERA2}): run {UPGRADE}"
+    )
+
+
+def release_leftover(Picamera2: Any, number: int) -> None:
+    """Free what a failed `Picamera2(n)` leaves behind: its notify pipe and its registration.
+
+    picamera2.py: __init__ opens the pipe and registers the object with the class-level
+    CameraManager before opening the camera, and close() returns early for a camera that
+    never opened, so each failed try (a busy camera) would keep two file descriptors.
+    """
+    manager = getattr(Picamera2, "_cm", None)
+    leftover = getattr(manager, "cameras", {}).get(number)
+    if leftover is None or getattr(leftover, "is_open", True):
+        return
+    for release in (lambda: leftover.notifymeread.close(), lambda: os.close(leftover.notifyme_w)):
+        with contextlib.suppress(AttributeError, OSError):
+            release()
+    try:
+        manager.cleanup(number)  # also stops the manager's thread when no camera is left
+    except Exception as exc:
+        log.debug("picamera2's camera manager kept the failed camera: %s", exc)
 
 
 def pi_cameras(Picamera2: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -195,6 +237,7 @@ class PiCameraSource(FrameSource):
 
     def open(self) -> None:
         Picamera2 = import_picamera2()
+        check_picamera2(Picamera2)
         from libcamera import ColorSpace
 
         try:
@@ -213,6 +256,7 @@ class PiCameraSource(FrameSource):
         except IndexError:  # the camera went away since the listing
             raise AppError("no Pi camera found: check the ribbon cable and `rpicam-hello --list-cameras`") from None
         except Exception as exc:
+            release_leftover(Picamera2, pi[self.camera_index].get("Num", self.camera_index))
             cause = root_cause(exc)
             hint = ""
             if "busy" in str(cause).lower():
@@ -283,25 +327,14 @@ class PiCameraSource(FrameSource):
 
     def frames(self, keep: Keep) -> Iterator[Frame]:
         index = 0
-        while (camera := self.camera) is not None:
-            try:
-                request = camera.capture_request(wait=self.capture_timeout)
-            except CancelledError:  # close() flushed the job: closed, not failed
-                return
-            except CaptureTimeout:
-                if self.camera is None:
-                    return
-                camera.cancel_all_and_flush()  # else the stale job swallows the next frame
-                if self.on_stalled is not None:
-                    self.on_stalled(camera)
-                raise SourceError(f"the Pi camera gave no frame for {self.capture_timeout:g} s") from None
-            except Exception as exc:
-                if self.camera is None:
-                    return
-                raise SourceError(f"Pi camera stopped: {exc}") from None
+        while (captured := self._capture()) is not None:
+            camera, request = captured
             now = time.monotonic()
             with self._request_lock:
                 try:
+                    # close() may have run since the capture: its camera's buffers are gone.
+                    if self.camera is not camera:
+                        return
                     t = self._stream_time(request.get_metadata(), now)
                     array = request.make_array(self._stream) if keep(t) else None  # a copy
                 finally:
@@ -310,6 +343,31 @@ class PiCameraSource(FrameSource):
                 width, height = self._geometry
                 yield Frame(index, t, i420_to_rgb(array, width, height, self._colour_space), "RGB", now)
             index += 1
+
+    def _capture(self) -> tuple[Any, Any] | None:
+        """(camera, its next completed request), or None once closed; SourceError when it stalls."""
+        with self._request_lock:
+            # Queued under the lock close() takes first, so a capture is either cancelled by
+            # close() or never queued: none waits out the timeout on a closed camera.
+            camera = self.camera
+            if camera is None:
+                return None
+            job = camera.capture_request(wait=False)
+        try:
+            return camera, camera.wait(job, timeout=self.capture_timeout)
+        except CancelledError:  # close() flushed the job: closed, not failed
+            return None
+        except CaptureTimeout:
+            if self.camera is None:
+                return None
+            camera.cancel_all_and_flush()  # else the stale job swallows the next frame
+            if self.on_stalled is not None:
+                self.on_stalled(camera)
+            raise SourceError(f"the Pi camera gave no frame for {self.capture_timeout:g} s") from None
+        except Exception as exc:
+            if self.camera is None:
+                return None
+            raise SourceError(f"Pi camera stopped: {exc}") from None
 
     def _stream_time(self, metadata: dict, now: float) -> float:
         """Seconds since the first frame, from the sensor's own timestamps when present."""
@@ -322,7 +380,8 @@ class PiCameraSource(FrameSource):
 
     def close(self) -> None:
         """Safe from any thread, even while frames() waits on a stalled camera."""
-        camera, self.camera = self.camera, None
+        with self._request_lock:
+            camera, self.camera = self.camera, None
         if camera is None:
             return
         camera.cancel_all_and_flush()  # a waiting capture ends with CancelledError

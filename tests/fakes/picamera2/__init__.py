@@ -10,8 +10,14 @@ against it has a fair chance on a Pi. Each part names what it mirrors
 * Opening (picamera2.py: Picamera2.__init__, _open_camera; libcamera camera.cpp:
   Camera::acquire): a camera held by another process or by an unclosed Picamera2 in this
   one fails with RuntimeError("Camera __init__ sequence did not complete.") whose
-  __cause__ is "Failed to acquire camera: Device or resource busy". A successful open
-  registers close() with atexit, which keeps the object (and the camera) alive.
+  __cause__ is "Failed to acquire camera: Device or resource busy". The notify pipe is
+  opened and the object registered with the class-level CameraManager (manager.py) first,
+  and close() of a camera that never opened returns before closing the pipe, so a failed
+  open leaves both behind. A successful open registers close() with atexit, which keeps
+  the object (and the camera) alive. close() swaps in a fresh allocator, so make_array on
+  a request captured before it raises RuntimeError("failed to find buffer").
+* Releases (versions.py): FAKE_PICAMERA_VERSION plays an old picamera2, e.g. 0.3.19 (no
+  cancel_all_and_flush, capture_request(wait=SECONDS) waits for ever) or 0.3.12.
 * Configurations (picamera2.py: create_video_configuration, align_stream,
   check_camera_config, configure_, _update_camera_config; libcamera
   pipeline/rpi/common/pipeline_base.cpp: RPiCameraConfiguration::validateColorSpaces):
@@ -85,6 +91,8 @@ from typing import Any, ClassVar
 import numpy as np
 from libcamera import ColorSpace
 
+from . import versions
+from .manager import CameraManager
 from .platform import Platform, get_platform
 
 __all__ = ["CancelledError", "Picamera2", "Platform", "Preview", "TimeoutError", "get_platform"]
@@ -232,6 +240,8 @@ class CompletedRequest:
         """request.py: Helpers.make_array. A copy; YUV420 keeps the stride's padding."""
         if self.ref_count == 0:
             raise RuntimeError("fake picamera2: make_array on a released request")
+        if self.camera.closed:  # request.py: _MappedBuffer, with close()'s fresh allocator
+            raise RuntimeError("failed to find buffer")
         config = self.config.get(name)
         if config is None:
             raise RuntimeError(f"Stream {name!r} is not defined")
@@ -291,6 +301,7 @@ class _Preview:
 
 
 class Picamera2:
+    _cm = CameraManager()
     instances: ClassVar[list[Picamera2]] = []
     _stalls_left: ClassVar[int] = 1  # FAKE_PICAMERA_STALL_AFTER applies to the first camera only
 
@@ -303,9 +314,13 @@ class Picamera2:
         self.is_open = False
         self._preview: _Preview | None = None
         self._event_loop_running = False
+        # picamera2.py: __init__ opens the notify pipe and registers before opening the camera.
+        self.notifyme_r, self.notifyme_w = os.pipe2(os.O_NONBLOCK)
+        self.notifymeread = os.fdopen(self.notifyme_r, "rb")
         info = self.global_camera_info()[camera_num]  # IndexError with no camera, as picamera2.py: __init__
         self.camera_idx = info["Num"]
         self.info = info
+        self._cm.add(self.camera_idx, self)
         try:
             self._open_camera()
         except Exception as exc:
@@ -627,7 +642,7 @@ class Picamera2:
         """picamera2.py: dispatch_functions. Jobs run in the order they were queued."""
         if wait is None:
             wait = signal_function is None
-        timeout = None if wait is True else wait
+        timeout = None if wait is True or not versions.bounded_waits() else wait
         with self.lock:
             only_job = not self._job_list
             job = Job(functions)
@@ -685,7 +700,11 @@ class Picamera2:
         self.overlay_threads.append(threading.current_thread().name)
 
     def close(self) -> None:
-        """picamera2.py: close: the preview first (joining its thread), then stop, release."""
+        """picamera2.py: close: the preview first (joining its thread), then stop, release.
+
+        A camera that never opened returns before the notify pipe is closed, as the real one.
+        Closing swaps in a fresh allocator, so a request still in hand finds no buffer.
+        """
         atexit.unregister(self.close)
         if self._preview:
             self.stop_preview()
@@ -693,5 +712,11 @@ class Picamera2:
             return
         self.stop()
         _ACQUIRED.discard(self.camera_idx)
+        self._cm.cleanup(self.camera_idx)
         self.is_open = False
         self.closed = True
+        self.notifymeread.close()
+        os.close(self.notifyme_w)
+
+
+versions.apply(Picamera2)
