@@ -287,3 +287,42 @@ def test_auto_with_an_abi_mismatch_does_not_crash_the_app(a0_model, labels_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "picamera2 cannot be loaded" in result.stderr and "auto found no camera" in result.stderr
+
+
+# 8. Focus and the frame rate the camera really runs at --------------------------------------
+
+
+def test_a_camera_module_3_focuses_continuously_unless_told_not_to(fake_picamera2, monkeypatch):
+    """libcamera's default AfMode is manual (a fixed lens position); rpicam-apps asks for continuous."""
+    source, camera = opened()
+    source.close()
+    assert camera.controls.get("AfMode") == 2, "AfModeEnum.Continuous"
+    source = open_source("picam", autofocus=False)
+    source.open()
+    assert "AfMode" not in source.camera.controls
+    source.close()
+    monkeypatch.setenv("FAKE_PICAMERA_CAMERAS", "imx219")  # Camera Module 2: no lens motor, no AfMode
+    source, camera = opened()
+    assert len(first_frames(source, 2)) == 2
+    source.close()
+    assert "AfMode" not in camera.controls
+
+
+def test_no_autofocus_is_a_run_option_and_a_config_key():
+    from app.cli import build_parser
+
+    assert build_parser().parse_args(["run", "--no-autofocus"]).no_autofocus is True
+    assert build_parser().parse_args(["run"]).no_autofocus is False
+
+
+def test_the_frame_rate_reported_is_the_one_the_camera_runs_at(fake_picamera2, monkeypatch):
+    """30 fps asked of a sensor mode that does at most 20: libcamera holds it to 20."""
+    monkeypatch.setenv("FAKE_PICAMERA_MAX_FPS", "20")
+    source = PiCameraSource()
+    source.displayed = True
+    source.open()
+    assert source.fps == pytest.approx(20, rel=0.01)
+    frames = first_frames(source, 3)
+    source.close()
+    assert source.fps == pytest.approx(20, rel=0.01)
+    assert frames[2].t == pytest.approx(0.1, abs=0.002), "the sensor's own timestamps, 50 ms apart"

@@ -204,6 +204,7 @@ class PiCameraSource(FrameSource):
         camera_index: int = 0,
         capture_timeout: float = CAPTURE_TIMEOUT_S,
         sample_fps: float = 5.0,
+        autofocus: bool = True,
     ) -> None:
         self.name = f"picamera{camera_index}"
         self.model_size = model_size
@@ -212,6 +213,9 @@ class PiCameraSource(FrameSource):
         self.camera_index = camera_index
         self.capture_timeout = capture_timeout
         self.sample_fps = sample_fps
+        #: Continuous autofocus on a camera with a focus lens (Camera Module 3): libcamera's
+        #: default is manual focus at a fixed distance (rpicam-apps asks for continuous itself).
+        self.autofocus = autofocus
         #: A preview shows the main stream (set by app/display/picamera_preview.py); without
         #: one only the small stream the model needs is made.
         self.displayed = False
@@ -281,6 +285,14 @@ class PiCameraSource(FrameSource):
         self._first_timestamp = None
         self.camera = camera
 
+    def _controls(self, camera: Any, fps: float) -> dict[str, Any]:
+        controls: dict[str, Any] = {"FrameRate": fps}
+        if self.autofocus and "AfMode" in camera.camera_controls:  # a camera without a lens motor refuses it
+            from libcamera import controls as libcamera_controls
+
+            controls["AfMode"] = libcamera_controls.AfModeEnum.Continuous
+        return controls
+
     def _configuration(self, camera: Any, colour_space: Any) -> dict[str, Any]:
         size = lores_size(self.model_size, self.preview_size)
         common = {"colour_space": colour_space, "buffer_count": BUFFER_COUNT, "raw": None, "encode": None}
@@ -288,14 +300,14 @@ class PiCameraSource(FrameSource):
             return camera.create_video_configuration(
                 main={"size": self.preview_size, "format": "XBGR8888"},
                 lores={"size": size, "format": "YUV420"},
-                controls={"FrameRate": self.camera_fps},
+                controls=self._controls(camera, self.camera_fps),
                 display="main",
                 **common,
             )
         fps = min(self.camera_fps, max(HEADLESS_MIN_FPS, 2 * self.sample_fps))
         return camera.create_video_configuration(
             main={"size": size, "format": "YUV420"},
-            controls={"FrameRate": fps},
+            controls=self._controls(camera, fps),
             display=None,
             # picamera2 picks the sensor mode by this size: the preview's, so the field of
             # view is the kiosk's, not a small cropped mode's.
@@ -312,9 +324,15 @@ class PiCameraSource(FrameSource):
             raise AppError(f"the Pi camera gave {stream['format']} for the model's stream, not YUV420")
         self._geometry = stream["size"]
         self._colour_space = config["colour_space"]
-        self._frame_rate = float(config["controls"].get("FrameRate", CAMERA_FPS))
+        # libcamera holds the frame rate to what the sensor mode can do: its fastest frame
+        # is FrameDurationLimits' minimum once configured (the first frame's FrameDuration
+        # then says exactly).
+        asked = float(config["controls"].get("FrameRate", CAMERA_FPS))
+        fastest = camera.camera_controls.get("FrameDurationLimits", (0,))[0]
+        self._frame_rate = min(asked, 1e6 / fastest) if fastest else asked
+        focus = "continuous autofocus" if "AfMode" in config["controls"] else "fixed focus"
         log.info(
-            "Pi camera %d (%s): %s stream %dx%d YUV420, stride %d, %s, %d buffers, %g fps",
+            "Pi camera %d (%s): %s stream %dx%d YUV420, stride %d, %s, %d buffers, %.3g fps, %s",
             self.camera_index,
             camera.camera_properties.get("Model", "?"),
             self._stream,
@@ -323,6 +341,7 @@ class PiCameraSource(FrameSource):
             self._colour_space,
             config["buffer_count"],
             self._frame_rate,
+            focus,
         )
 
     def frames(self, keep: Keep) -> Iterator[Frame]:
@@ -376,6 +395,8 @@ class PiCameraSource(FrameSource):
             stamp = int(now * 1e9)
         if self._first_timestamp is None:
             self._first_timestamp = stamp
+            if duration := metadata.get("FrameDuration"):  # microseconds, what the sensor really did
+                self._frame_rate = 1e6 / duration
         return (stamp - self._first_timestamp) / 1e9
 
     def close(self) -> None:

@@ -91,7 +91,7 @@ from typing import Any, ClassVar
 import numpy as np
 from libcamera import ColorSpace
 
-from . import versions
+from . import sensors, versions
 from .manager import CameraManager
 from .platform import Platform, get_platform
 
@@ -100,6 +100,7 @@ __all__ = ["CancelledError", "Picamera2", "Platform", "Preview", "TimeoutError",
 _ACQUIRED: set[int] = set()  # cameras this process holds (libcamera Camera::acquire)
 _CAMERAS = {
     "imx708": {"Model": "imx708", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a"},
+    "imx219": {"Model": "imx219", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx219@10"},
     "usb": {
         "Model": "UVC Camera (046d:0825)",
         "Location": 2,
@@ -234,7 +235,7 @@ class CompletedRequest:
                     self.camera.free_buffers += 1  # queued back to libcamera
 
     def get_metadata(self) -> dict[str, Any]:
-        return {"SensorTimestamp": self.sensor_ns}
+        return {"SensorTimestamp": self.sensor_ns, "FrameDuration": round(self.camera._frame_interval() * 1e6)}
 
     def make_array(self, name: str) -> np.ndarray:
         """request.py: Helpers.make_array. A copy; YUV420 keeps the stride's padding."""
@@ -330,6 +331,7 @@ class Picamera2:
         self.request_lock = threading.Lock()
         self._wake = threading.Event()
         self.camera_config: dict[str, Any] = {}
+        self.controls: dict[str, Any] = {}
         self.configure_count = 0
         self.stop_count = 0
         self.started = False
@@ -369,6 +371,21 @@ class Picamera2:
 
     def _is_rpi_camera(self) -> bool:
         return "ColorFilterArrangement" in self.camera_properties
+
+    @property
+    def camera_controls(self) -> dict[str, tuple[Any, Any, Any]]:
+        """picamera2.py: camera_controls (sensors.py): (min, max, default) of each control."""
+        return sensors.camera_controls(self.info["Model"], self._is_rpi_camera())
+
+    def _check_controls(self, controls: dict[str, Any]) -> None:
+        """controls.py: Controls.__setattr__ (FrameRate is picamera2's name for FrameDurationLimits)."""
+        for name in controls:
+            if name != "FrameRate" and name not in self.camera_controls:
+                raise RuntimeError(f"Control {name} is not advertised by libcamera")
+
+    def set_controls(self, controls: dict[str, Any]) -> None:
+        self._check_controls(controls)
+        self.controls |= controls
 
     # -- configuration ------------------------------------------------------------------
     @staticmethod
@@ -514,6 +531,7 @@ class Picamera2:
             raise RuntimeError(f"Configuration failed: {config}")
         self._max_queue_len = 1 if config["queue"] and config["buffer_count"] > 1 else 0
         self.camera_config = config
+        self._check_controls(config["controls"])
         self.controls = dict(config["controls"])
         self.configure_count += 1
 
@@ -529,14 +547,15 @@ class Picamera2:
         return self.camera_config
 
     def _frame_interval(self) -> float:
-        """controls.py: FrameRate is FrameDurationLimits in microseconds; the later key wins."""
+        """controls.py: FrameRate is FrameDurationLimits in microseconds; the later key wins.
+        libcamera holds it to the sensor mode's fastest frame."""
         interval = 1 / 30
         for name, value in self.controls.items():
             if name == "FrameRate":
                 interval = 1 / float(value)
             elif name == "FrameDurationLimits":
                 interval = value[1] / 1e6
-        return interval
+        return max(interval, self.camera_controls["FrameDurationLimits"][0] / 1e6)
 
     # -- running ------------------------------------------------------------------------
     def attach_preview(self, preview: _Preview) -> None:
