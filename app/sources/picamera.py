@@ -224,8 +224,9 @@ class PiCameraSource(FrameSource):
         #: must be started first, or start() runs a null one.
         self.on_configured: Callable[[Any], None] | None = None
         #: Called with the Picamera2 when no frame came within capture_timeout, before the
-        #: SourceError: a preview can tell whether it killed picamera2's loop (AppError).
-        self.on_stalled: Callable[[Any], None] | None = None
+        #: SourceError: a preview can tell whether it killed picamera2's loop (AppError), or
+        #: return True when the run is over (its window was closed): frames() then just ends.
+        self.on_stalled: Callable[[Any], bool] | None = None
         self._stream = "main"
         self._geometry: tuple[int, int] = (0, 0)
         self._colour_space: Any = None
@@ -380,8 +381,8 @@ class PiCameraSource(FrameSource):
             if self.camera is None:
                 return None
             camera.cancel_all_and_flush()  # else the stale job swallows the next frame
-            if self.on_stalled is not None:
-                self.on_stalled(camera)
+            if self.on_stalled is not None and self.on_stalled(camera):
+                return None
             raise SourceError(f"the Pi camera gave no frame for {self.capture_timeout:g} s") from None
         except Exception as exc:
             if self.camera is None:

@@ -258,19 +258,33 @@ class CompletedRequest:
 
 
 class _Preview:
-    """previews/null_preview.py, drm_preview.py, qt_previews.py: a thread running the event loop."""
+    """previews/null_preview.py, drm_preview.py, qt_previews.py: a thread running the event loop.
+
+    A Qt preview's `thread` is qt_previews.py: QtPreviewBase.thread, one per process that
+    outlives every window; closing the window (q_gl_picamera2.py: closeEvent -> cleanup)
+    stops handing frames on and detaches the preview: `Picamera2.fake_close_window()`.
+    """
+
+    qt_thread: ClassVar[threading.Thread | None] = None
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.current: CompletedRequest | None = None  # the frame on screen (DRM, Qt hold it)
         self.plane_reserved = False
         self._abort = threading.Event()
+        self._loop: threading.Thread | None = None
         self.thread: threading.Thread | None = None
 
     def start(self, camera: Picamera2) -> None:
         camera.attach_preview(self)
-        self.thread = threading.Thread(target=camera._event_loop, args=(self._abort,), daemon=True)
-        self.thread.start()
+        self._loop = threading.Thread(target=camera._event_loop, args=(self._abort,), daemon=True)
+        self._loop.start()
+        self.thread = self._loop
+        if self.kind in ("QT", "QTGL"):
+            if _Preview.qt_thread is None:
+                _Preview.qt_thread = threading.Thread(target=threading.Event().wait, name="qt", daemon=True)
+                _Preview.qt_thread.start()
+            self.thread = _Preview.qt_thread
 
     def render_request(self, request: CompletedRequest) -> None:
         if self.kind == "DRM" and not self.plane_reserved:
@@ -293,8 +307,8 @@ class _Preview:
 
     def stop(self, camera: Picamera2) -> None:
         self._abort.set()
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join()
+        if self._loop is not None and self._loop is not threading.current_thread():
+            self._loop.join()
         if self.current is not None:
             self.current.release()
             self.current = None
@@ -579,6 +593,11 @@ class Picamera2:
             os.abort()
         self.previews.append((kind, kwargs))
         _Preview(kind).start(self)
+
+    def fake_close_window(self) -> None:
+        """The user closes a Qt preview's window: the preview stops and detaches itself."""
+        assert self._preview is not None and self._preview.kind in ("QT", "QTGL")
+        self._preview.stop(self)
 
     def stop_preview(self) -> None:
         if self._preview is None:
