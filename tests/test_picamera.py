@@ -145,6 +145,21 @@ def test_pi_4_and_pi_5_feed_the_model_the_same_colours(fake_picamera2, monkeypat
     np.testing.assert_allclose(centres["VC4"], centres["PISP"], atol=2)
 
 
+@pytest.mark.parametrize("colour_space", ["Smpte170m", "Rec709", "Sycc"])
+@pytest.mark.parametrize("colour", ["200,30,60", "30,180,220", "20,40,235"])
+def test_each_colour_space_the_camera_settles_on_decodes_to_the_scene(
+    fake_picamera2, monkeypatch, colour_space, colour
+):
+    """The stand-in encodes with the standards' printed matrices, the app decodes with its own
+    (OpenCV's for BT.601 studio range, Kr/Kb otherwise): a wrong constant shows here."""
+    monkeypatch.setenv("FAKE_PICAMERA_COLOUR", colour)
+    monkeypatch.setenv("FAKE_PICAMERA_COLOUR_SPACE", colour_space)
+    source, _ = opened()
+    image = first_frames(source, 1)[0].image
+    source.close()
+    np.testing.assert_allclose(image[90, 160], [int(v) for v in colour.split(",")], atol=3)
+
+
 # 3. Stride padding and the configuration the camera chose -------------------------------
 
 

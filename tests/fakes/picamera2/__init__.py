@@ -36,8 +36,9 @@ against it has a fair chance on a Pi. Each part names what it mirrors
   aligned as picamera2.py: align_stream says the hardware does (32 bytes on VC4, 64 on
   PiSP, YUV420's chroma rows aligned too, so its luma stride twice that).
 * Colour (libcamera color_space.cpp presets): YUV420 is encoded with the configured
-  colour space's matrix and range (Rec601/Rec709, limited/full); RGB streams are the
-  scene's RGB.
+  colour space's matrix and range (Rec601/Rec709, limited/full), the standards' printed
+  8-bit equations, not the app's Kr/Kb derivation; RGB streams are the scene's RGB.
+  FAKE_PICAMERA_COLOUR_SPACE (Sycc, Smpte170m, Rec709) is the one the camera settles on.
 * The event loop and jobs (picamera2.py: dispatch_functions, process_requests,
   capture_request, wait, cancel_all_and_flush, stop, close; job.py: Job; previews/
   null_preview.py): a thread per started preview hands completed requests to queued jobs
@@ -130,18 +131,24 @@ def _scene(width: int, height: int) -> np.ndarray:
     return scene
 
 
+#: Y'CbCr from R'G'B' in [0, 1] as the standards print their 8-bit equations (rows Y, Cb,
+#: Cr; offsets 16/128/128 studio range, 0/128/128 full): ITU-R BT.601 and BT.709 studio
+#: range, and JFIF's full-range BT.601 (sYCC). Written out here, not derived from Kr/Kb as
+#: the app's decoder is, so a wrong matrix in either shows as a wrong colour.
+_MATRICES = {
+    ("Rec601", "Limited"): ((65.481, 128.553, 24.966), (-37.797, -74.203, 112.0), (112.0, -93.786, -18.214)),
+    ("Rec709", "Limited"): ((46.559, 156.629, 15.812), (-25.664, -86.336, 112.0), (112.0, -101.730, -10.270)),
+    ("Rec601", "Full"): ((76.245, 149.685, 29.070), (-43.028, -84.472, 127.5), (127.5, -106.765, -20.735)),
+}
+
+
 def _encode_yuv420(scene: np.ndarray, stride: int, colour_space: ColorSpace) -> np.ndarray:
     """I420 planes with `stride` bytes a luma row (chroma half that), padding left as zeros."""
     height, width = scene.shape[:2]
-    kr, kb = (0.2126, 0.0722) if colour_space.ycbcrEncoding == ColorSpace.YcbcrEncoding.Rec709 else (0.299, 0.114)
-    rgb = scene.astype(np.float64) / 255
-    y = kr * rgb[..., 0] + (1 - kr - kb) * rgb[..., 1] + kb * rgb[..., 2]
-    cb = (rgb[..., 2] - y) / (2 * (1 - kb))
-    cr = (rgb[..., 0] - y) / (2 * (1 - kr))
-    if colour_space.range == ColorSpace.Range.Full:
-        y, cb, cr = 255 * y, 128 + 255 * cb, 128 + 255 * cr
-    else:
-        y, cb, cr = 16 + 219 * y, 128 + 224 * cb, 128 + 224 * cr
+    key = (colour_space.ycbcrEncoding.name, colour_space.range.name)
+    matrix = np.array(_MATRICES[key])
+    offsets = np.array([16.0 if key[1] == "Limited" else 0.0, 128.0, 128.0])
+    y, cb, cr = np.moveaxis(scene.astype(np.float64) / 255 @ matrix.T + offsets, -1, 0)
 
     def subsample(plane: np.ndarray) -> np.ndarray:
         return plane.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
@@ -530,6 +537,8 @@ class Picamera2:
         shared = config["colour_space"]
         if shared not in (ColorSpace.Sycc(), ColorSpace.Smpte170m(), ColorSpace.Rec709()):
             shared = ColorSpace.Sycc()
+        if _env("COLOUR_SPACE"):  # the camera settles on another (a sensor or ISP that cannot do the one asked)
+            shared = getattr(ColorSpace, _env("COLOUR_SPACE"))()
         config["colour_space"] = shared
         adjust = dict(item.split("=") for item in _env("ADJUST").split(";") if item)
         for name in ("main", "lores"):
