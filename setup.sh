@@ -205,7 +205,7 @@ if [ "$FETCH" = 1 ] && [ "$DEV" = 1 ] && [ -z "${MOVINET_ASSETS_DIR:-}" ]; then
     .venv/bin/python tests/fetch_assets.py
 fi
 
-# The unit, its config and the service user; then enable and start it (README: "Run as a
+# The unit, its config and the service user; then enable and start it (docs/services.md: "Run as a
 # service"). Options such as --console go to `sudo .venv/bin/python -m app.service`.
 if [ "$SERVICE_ACTION" = install-service ]; then
     say "Installing the $SERVICE_NAME service (needs sudo)"

@@ -1,7 +1,7 @@
 """The bench command runs end to end and reports sane, self-consistent figures.
 
 (Timing claims are not asserted here: timed unit tests lie on shared machines. These
-tests prove the benchmark measures what it says; the numbers live in the README.)
+tests prove the benchmark measures what it says; the numbers live in docs/performance.md.)
 """
 
 from __future__ import annotations

@@ -15,11 +15,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from helpers import PROJECT_ROOT, run_app
 
-from app.service.install import SERVICES, Layout, files_the_service_reads, service_user_problem, unreadable_for
+from app.service.checks import files_the_service_reads, service_user_problem, unreadable_for
+from app.service.units import SERVICES, Layout
 
 ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze (systemd's own tool) is not installed")
@@ -249,7 +251,7 @@ def test_verify_check_catches_real_errors(console_root: Path, tmp_path: Path) ->
 def test_exposure_is_within_bounds(console_root: Path, desktop_root: Path) -> None:
     scores = {name: exposure(Layout(console_root, name).unit) for name in SERVICES}
     scores["kiosk (desktop)"] = exposure(Layout(desktop_root, "kiosk").unit)
-    print(scores)  # the README quotes these
+    print(scores)  # docs/services.md quotes these
     assert scores["logger"] <= MAX_EXPOSURE["logger"]
     assert scores["kiosk"] <= MAX_EXPOSURE["kiosk"]
     assert scores["kiosk (desktop)"] <= MAX_EXPOSURE["kiosk"]
@@ -366,3 +368,60 @@ def test_the_brokers_ca_and_password_files_are_files_the_service_reads(tmp_path:
     config.write_text(f'mqtt = "mqtts://pi@broker"\nmqtt_ca_file = "{ca}"\nmqtt_password_file = "{password}"\n')
     files = dict(files_the_service_reads(config, Path("/opt/movinet")))
     assert (files["mqtt_ca_file"], files["mqtt_password_file"]) == (ca, password)
+
+
+def odd_checkout(tmp_path: Path, name: str) -> Path:
+    """A checkout at a path systemd reads specially: the project's venv, package and models linked in."""
+    prefix = tmp_path / name
+    prefix.mkdir()
+    for entry in (".venv", "app", "models"):
+        (prefix / entry).symlink_to(PROJECT_ROOT / entry)
+    return prefix
+
+
+def test_a_checkout_path_with_spaces_and_specifiers_is_quoted_for_systemd(tmp_path: Path) -> None:
+    """A space splits ExecStart= into words and %n is the unit's name, unless quoted and escaped."""
+    prefix = odd_checkout(tmp_path, "my movinet %n copy")
+    root = tmp_path / "root"
+    install(root, "logger", "--prefix", str(prefix))
+    layout = Layout(root, "logger")
+    unit = settings(layout.unit)
+    escaped = str(prefix).replace("%", "%%")
+    assert unit["ExecStart"] == [f'"{escaped}/.venv/bin/python" -m app run --config /etc/movinet/logger.toml']
+    assert unit["WorkingDirectory"] == [escaped]
+    assert unit["Documentation"] == ["file:" + quote(f"{prefix}/README.md").replace("%", "%%")]
+    if ANALYZE is not None:  # systemd's own reading: the command exists, the URL is one
+        assert verify(layout.unit) == []
+
+
+@pytest.mark.parametrize(("folder", "named"), [("movinet-$HOME", "a $"), ('movinet "copy"', "a quote")])
+def test_a_checkout_path_systemd_cannot_run_is_refused(tmp_path: Path, folder: str, named: str) -> None:
+    """$HOME in ExecStart= becomes the service user's home at start; a quote makes systemd refuse the unit."""
+    prefix = odd_checkout(tmp_path, folder)
+    root = tmp_path / "root"
+    result = installer("install", "logger", "--root", str(root), "--prefix", str(prefix))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1, result.stderr
+    assert named in result.stderr
+    assert not Layout(root, "logger").unit.exists()
+
+
+def test_the_kiosk_never_runs_as_root(tmp_path: Path) -> None:
+    """A desktop logged in as root would give the kiosk root's powers, sandbox or not."""
+    root = make_desktop_root(tmp_path, autologin="root")
+    for options in ((), ("--desktop-user", "root")):
+        result = installer("install", "kiosk", "--root", str(root), *options)
+        assert result.returncode == 1, result.stdout
+        assert result.stderr.startswith("error: ") and len(result.stderr.splitlines()) == 1, result.stderr
+        assert "root" in result.stderr
+        assert not Layout(root, "kiosk").unit.exists()
+
+
+def test_a_desktop_home_with_a_space_stays_one_environment_assignment(tmp_path: Path) -> None:
+    root = make_desktop_root(tmp_path)
+    (root / "etc/passwd").write_text("pi:x:1000:1000:,,,:/home/pi %h x:/bin/bash\n")
+    install(root, "kiosk")
+    dropin = Layout(root, "kiosk").desktop_dropin
+    assert '"XAUTHORITY=/home/pi %%h x/.Xauthority"' in settings(dropin)["Environment"][0]
+    if ANALYZE is not None:
+        assert verify(Layout(root, "kiosk").unit) == []

@@ -13,7 +13,7 @@ DEFAULT_FPS = 5.0
 # Seconds of video a stream holds before it restarts (see StreamingClassifier). A file is
 # classified as a whole clip: ten seconds, like the Kinetics clips the models learnt from,
 # so clips up to 10 s long are classified exactly as a single stream would. A live source
-# follows changes with shorter windows (measured with `eval --session`, see README).
+# follows changes with shorter windows (measured with `eval --session`, see docs/live.md).
 CLIP_CONTEXT_S = 10.0
 LIVE_CONTEXT_S = 4.0
 _EPSILON = 1e-3  # seconds: container timestamps are rounded to the millisecond

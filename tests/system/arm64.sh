@@ -5,7 +5,7 @@
 #
 # For each set-up branch, in a fresh copy of a cached arm64 root file system
 # (tests/system/rootfs.sh), with this working tree copied in as a user would clone it:
-#   debian  plain Debian: `./setup.sh` as the README says;
+#   debian  plain Debian: `./setup.sh` as the README says (docs/install.md);
 #   pi-os   Raspberry Pi OS as setup.sh detects it (/etc/rpi-issue), with a stand-in
 #           python3-picamera2 .deb (tests/fakes/picamera2) in a local apt repository,
 #           so setup.sh takes its apt, --system-site-packages and numpy-pinning path;

@@ -1,8 +1,8 @@
-"""The logger and kiosk services under a real systemd 252, installed as README says.
+"""The logger and kiosk services under a real systemd 252, installed as docs/services.md says.
 
 A Debian bookworm root file system (tests/system/rootfs.sh, cached outside the clone)
 boots with systemd as PID 1 in systemd-nspawn (tests/system/nspawn.py). Inside, as the
-user `pi` of a Pi (groups video, render, input; sudo), README's "Run as a service" is
+user `pi` of a Pi (groups video, render, input; sudo), docs/services.md ("Run as a service") is
 followed word for word: clone the committed tree under test to /opt/movinet, `setup.sh`
 (offline: the shared assets folder is mounted in) and `--install-service logger`. Then
 what systemd sees is checked: READY, STATUS, the log, the watchdog, a clean stop, the
@@ -207,7 +207,7 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
 
 @pytest.fixture(scope="module")
 def logger(container: Container) -> dict[str, str]:
-    """README's steps as pi; returns the outputs of the installs (the first fails: no camera)."""
+    """docs/services.md's steps as pi; returns the outputs of the installs (the first fails: no camera)."""
     machine = container
     started = time.monotonic()
     as_pi(machine, 'sudo mkdir -p /opt/movinet && sudo chown "$USER": /opt/movinet')
@@ -219,7 +219,7 @@ def logger(container: Container) -> dict[str, str]:
     )
     print(f"clone + setup.sh + first install: {time.monotonic() - started:.0f} s")
 
-    # README "Change the configuration": edit, check, install again (or restart).
+    # docs/services.md "Change the configuration": edit, check, install again (or restart).
     as_pi(machine, f"sudo tee /etc/movinet/logger.toml >/dev/null <<'EOF'\n{LOGGER_CONFIG}EOF")
     check = as_pi(machine, f"cd {CHECKOUT} && .venv/bin/python -m app config check /etc/movinet/logger.toml")
     # A file the service's user cannot read is refused before anything starts...
