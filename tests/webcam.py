@@ -1,5 +1,6 @@
-"""A stand-in USB webcam for OpenCV's own V4L2 backend: tests/fakes/v4l2/fake_v4l2.c,
-compiled with the system's cc and preloaded (LD_PRELOAD) into an app run as a subprocess.
+"""A stand-in USB webcam for OpenCV's own V4L2 backend: tests/fakes/v4l2/*.c (device.c
+says what it is), compiled with the system's cc and preloaded (LD_PRELOAD) into an app
+run as a subprocess.
 
 Its frames are a real clip's, written here in the forms a webcam sends: YUYV (BT.601
 limited range, 4:2:2, encoded with the standard's matrix here, not OpenCV's) and MJPG.
@@ -17,20 +18,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-SOURCE = Path(__file__).resolve().parent / "fakes" / "v4l2" / "fake_v4l2.c"
+SOURCES = Path(__file__).resolve().parent / "fakes" / "v4l2"
 FRAMES = 24  # looped: enough motion for the model, little disk
 
 
 def build_library(folder: Path) -> Path:
     """The preload library, compiled once per source version into `folder`."""
-    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    files = sorted([*SOURCES.glob("*.c"), *SOURCES.glob("*.h")])
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:12]
     library = folder / f"fake_v4l2-{digest}.so"
     if not library.exists():
         compiler = shutil.which("cc") or shutil.which("gcc")
         assert compiler, "the webcam stand-in needs a C compiler (cc)"
         partial = library.with_suffix(".tmp")
         subprocess.run(
-            [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(partial), str(SOURCE), "-ldl", "-lpthread"],
+            [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-o", str(partial)]
+            + [str(f) for f in files if f.suffix == ".c"]
+            + ["-ldl", "-lpthread"],
             check=True,
         )
         partial.rename(library)
