@@ -2,7 +2,9 @@
 
 It is written from picamera2's and libcamera's own source, so that code which works
 against it has a fair chance on a Pi. Each part names what it mirrors
-(file: function). What it keeps of the real thing:
+(file: function); this file is Picamera2 itself, the rest sits beside it like
+picamera2's own (configuration.py, job.py, request.py, previews.py, manager.py) plus
+sensors.py and versions.py. What it keeps of the real thing:
 
 * Enumeration (picamera2.py: Picamera2.global_camera_info, Picamera2.__init__): libcamera
   lists USB webcams too (their Id contains "/usb"), sorted to the back; `Picamera2(n)`
@@ -62,7 +64,7 @@ against it has a fair chance on a Pi. Each part names what it mirrors
 
 Tests set FAKE_PICAMERA_COLOUR (R,G,B; FAKE_PICAMERA_SCENE=halves puts the colour on
 the left half and its complement on the right), FAKE_PICAMERA_PLATFORM (VC4 or PISP),
-FAKE_PICAMERA_CAMERAS (comma list of "imx708" and "usb"; empty for none),
+FAKE_PICAMERA_CAMERAS (comma list of "imx708", "imx219" and "usb"; empty for none),
 FAKE_PICAMERA_BUSY=1 (another process holds the camera), FAKE_PICAMERA_FAIL
 (configure or start) and FAKE_PICAMERA_IMPORT=abi (the import fails as a numpy ABI
 mismatch does), and read `Picamera2.instances` back.
@@ -84,245 +86,37 @@ import atexit
 import sys
 import threading
 import time
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as TimeoutError
-from enum import Enum
 from typing import Any, ClassVar
 
 import numpy as np
 from libcamera import ColorSpace
 
 from . import sensors, versions
+from .configuration import Configuring, _stride
+from .job import Job
 from .manager import CameraManager
 from .platform import Platform, get_platform
+from .previews import Preview, _Preview
+from .request import CompletedRequest
+from .settings import env as _env
 
-__all__ = ["CancelledError", "Picamera2", "Platform", "Preview", "TimeoutError", "get_platform"]
+__all__ = [
+    "CancelledError",
+    "CompletedRequest",
+    "Job",
+    "Picamera2",
+    "Platform",
+    "Preview",
+    "TimeoutError",
+    "get_platform",
+]
 
 _ACQUIRED: set[int] = set()  # cameras this process holds (libcamera Camera::acquire)
-_CAMERAS = {
-    "imx708": {"Model": "imx708", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a"},
-    "imx219": {"Model": "imx219", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx219@10"},
-    "usb": {
-        "Model": "UVC Camera (046d:0825)",
-        "Location": 2,
-        "Id": "/base/scb/pcie@7d500000/pci@0,0/usb@1-1.2:1.0-046d:0825",
-    },
-}
-_RGB_FORMATS = {"RGB888": 3, "BGR888": 3, "XBGR8888": 4, "XRGB8888": 4}
-_YUV_FORMATS = ("YUV420", "YVU420", "NV12", "NV21", "YUYV")
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(f"FAKE_PICAMERA_{name}", default)
-
-
-def _camera_list() -> list[dict[str, Any]]:
-    names = [n for n in _env("CAMERAS", "imx708").split(",") if n]
-    return [dict(_CAMERAS[name], Num=num) for num, name in enumerate(names)]
-
-
-def _scene(width: int, height: int) -> np.ndarray:
-    """What the sensor sees, as RGB: one colour, or that colour left and its complement right."""
-    rgb = np.array([int(v) for v in _env("COLOUR", "255,0,0").split(",")], np.uint8)
-    scene = np.empty((height, width, 3), np.uint8)
-    scene[:] = rgb
-    if _env("SCENE") == "halves":
-        scene[:, width // 2 :] = 255 - rgb
-    return scene
-
-
-#: Y'CbCr from R'G'B' in [0, 1] as the standards print their 8-bit equations (rows Y, Cb,
-#: Cr; offsets 16/128/128 studio range, 0/128/128 full): ITU-R BT.601 and BT.709 studio
-#: range, and JFIF's full-range BT.601 (sYCC). Written out here, not derived from Kr/Kb as
-#: the app's decoder is, so a wrong matrix in either shows as a wrong colour.
-_MATRICES = {
-    ("Rec601", "Limited"): ((65.481, 128.553, 24.966), (-37.797, -74.203, 112.0), (112.0, -93.786, -18.214)),
-    ("Rec709", "Limited"): ((46.559, 156.629, 15.812), (-25.664, -86.336, 112.0), (112.0, -101.730, -10.270)),
-    ("Rec601", "Full"): ((76.245, 149.685, 29.070), (-43.028, -84.472, 127.5), (127.5, -106.765, -20.735)),
-}
-
-
-def _encode_yuv420(scene: np.ndarray, stride: int, colour_space: ColorSpace) -> np.ndarray:
-    """I420 planes with `stride` bytes a luma row (chroma half that), padding left as zeros."""
-    height, width = scene.shape[:2]
-    key = (colour_space.ycbcrEncoding.name, colour_space.range.name)
-    matrix = np.array(_MATRICES[key])
-    offsets = np.array([16.0 if key[1] == "Limited" else 0.0, 128.0, 128.0])
-    y, cb, cr = np.moveaxis(scene.astype(np.float64) / 255 @ matrix.T + offsets, -1, 0)
-
-    def subsample(plane: np.ndarray) -> np.ndarray:
-        return plane.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
-
-    buffer = np.zeros(stride * height * 3 // 2, np.uint8)
-    luma = buffer[: stride * height].reshape(height, stride)
-    luma[:, :width] = np.clip(np.round(y), 0, 255)
-    half = stride // 2
-    for index, plane in enumerate((cb, cr)):
-        start = stride * height + index * half * (height // 2)
-        rows = buffer[start : start + half * (height // 2)].reshape(height // 2, half)
-        rows[:, : width // 2] = np.clip(np.round(subsample(plane)), 0, 255)
-    return buffer.reshape(height * 3 // 2, stride)
-
-
-def _stride(fmt: str, width: int) -> int:
-    """Bytes a row, aligned as picamera2.py: align_stream says the ISP aligns planes."""
-    align = 32 if get_platform() == Platform.VC4 else 64
-    if fmt in ("YUV420", "YVU420"):
-        return 2 * (-(-(width // 2) // align) * align)
-    return -(-(width * _RGB_FORMATS.get(fmt, 2)) // align) * align
-
-
-class Preview(Enum):
-    """picamera2.py: Preview (the enum members' values are the preview classes there)."""
-
-    NULL = "NULL"
-    DRM = "DRM"
-    QT = "QT"
-    QTGL = "QTGL"
-
-
-class Job:
-    """job.py: Job. A list of functions run by the event loop, with a Future for the result."""
-
-    def __init__(self, functions: list[Any]) -> None:
-        self._functions = list(functions)
-        self._future: Future = Future()
-        self._future.set_running_or_notify_cancel()
-        self._result: Any = None
-
-    def execute(self) -> bool:
-        try:
-            while self._functions:
-                done, result = self._functions[0]()
-                if not done:
-                    break
-                self._functions.pop(0)
-            if not self._functions:
-                self._result = result
-        except Exception as exc:
-            self._future.set_exception(exc)
-            self._functions = []
-        return not self._functions
-
-    def signal(self) -> None:
-        if not self._future.done():
-            self._future.set_result(self._result)
-
-    def get_result(self, timeout: float | None = None) -> Any:
-        return self._future.result(timeout=timeout)
-
-    def cancel(self) -> None:
-        self._future.set_exception(CancelledError())
-
-
-class CompletedRequest:
-    """request.py: CompletedRequest. Reference counted; the last release recycles the buffer."""
-
-    def __init__(self, camera: Picamera2, sensor_ns: int) -> None:
-        self.camera = camera
-        self.ref_count = 1
-        self.stop_count = camera.stop_count
-        self.config = camera.camera_config.copy()
-        self.sensor_ns = sensor_ns
-
-    def acquire(self) -> None:
-        with self.camera.request_lock:
-            if self.ref_count == 0:
-                raise RuntimeError("CompletedRequest: acquiring lock with ref_count 0")
-            self.ref_count += 1
-
-    def release(self) -> None:
-        with self.camera.request_lock:
-            self.ref_count -= 1
-            if self.ref_count < 0:
-                raise RuntimeError("CompletedRequest: lock now has negative ref_count")
-            if self.ref_count == 0:
-                self.camera.app_requests.discard(self)
-                if self.camera.started and self.stop_count == self.camera.stop_count:
-                    self.camera.free_buffers += 1  # queued back to libcamera
-
-    def get_metadata(self) -> dict[str, Any]:
-        return {"SensorTimestamp": self.sensor_ns, "FrameDuration": round(self.camera._frame_interval() * 1e6)}
-
-    def make_array(self, name: str) -> np.ndarray:
-        """request.py: Helpers.make_array. A copy; YUV420 keeps the stride's padding."""
-        if self.ref_count == 0:
-            raise RuntimeError("fake picamera2: make_array on a released request")
-        if self.camera.closed:  # request.py: _MappedBuffer, with close()'s fresh allocator
-            raise RuntimeError("failed to find buffer")
-        config = self.config.get(name)
-        if config is None:
-            raise RuntimeError(f"Stream {name!r} is not defined")
-        fmt, (width, height), stride = config["format"], config["size"], config["stride"]
-        scene = _scene(width, height)
-        if fmt in ("YUV420", "YVU420"):
-            return _encode_yuv420(scene, stride, self.config["colour_space"])
-        if fmt == "RGB888":
-            return np.ascontiguousarray(scene[..., ::-1])
-        if fmt == "XBGR8888":
-            return np.concatenate([scene, np.full((height, width, 1), 255, np.uint8)], axis=2)
-        raise RuntimeError("Format " + fmt + " not supported")
-
-
-class _Preview:
-    """previews/null_preview.py, drm_preview.py, qt_previews.py: a thread running the event loop.
-
-    A Qt preview's `thread` is qt_previews.py: QtPreviewBase.thread, one per process that
-    outlives every window; closing the window (q_gl_picamera2.py: closeEvent -> cleanup)
-    stops handing frames on and detaches the preview: `Picamera2.fake_close_window()`.
-    """
-
-    qt_thread: ClassVar[threading.Thread | None] = None
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.current: CompletedRequest | None = None  # the frame on screen (DRM, Qt hold it)
-        self.plane_reserved = False
-        self._abort = threading.Event()
-        self._loop: threading.Thread | None = None
-        self.thread: threading.Thread | None = None
-
-    def start(self, camera: Picamera2) -> None:
-        camera.attach_preview(self)
-        self._loop = threading.Thread(target=camera._event_loop, args=(self._abort,), daemon=True)
-        self._loop.start()
-        self.thread = self._loop
-        if self.kind in ("QT", "QTGL"):
-            if _Preview.qt_thread is None:
-                _Preview.qt_thread = threading.Thread(target=threading.Event().wait, name="qt", daemon=True)
-                _Preview.qt_thread.start()
-            self.thread = _Preview.qt_thread
-
-    def render_request(self, request: CompletedRequest) -> None:
-        if self.kind == "DRM" and not self.plane_reserved:
-            if _env("DRM") == "no-plane":  # drm_preview.py: render_drm, on the first frame
-                raise RuntimeError("Failed to reserve DRM plane")
-            self.plane_reserved = True
-        if self.kind == "NULL":
-            return
-        if self.current is not None:
-            self.current.release()
-        self.current = request
-        if request.config["buffer_count"] > 1:
-            request.acquire()
-        else:
-            self.current = None
-
-    def set_overlay(self, overlay: np.ndarray | None) -> None:
-        if self.kind == "DRM" and not self.plane_reserved:
-            raise RuntimeError("Overlays not supported on this device")
-
-    def stop(self, camera: Picamera2) -> None:
-        self._abort.set()
-        if self._loop is not None and self._loop is not threading.current_thread():
-            self._loop.join()
-        if self.current is not None:
-            self.current.release()
-            self.current = None
-        camera.detach_preview()
-
-
-class Picamera2:
+class Picamera2(Configuring):
     _cm = CameraManager()
     instances: ClassVar[list[Picamera2]] = []
     _stalls_left: ClassVar[int] = 1  # FAKE_PICAMERA_STALL_AFTER applies to the first camera only
@@ -330,7 +124,7 @@ class Picamera2:
     @staticmethod
     def global_camera_info() -> list[dict[str, Any]]:
         """picamera2.py: global_camera_info. USB cameras sorted to the back."""
-        return sorted(_camera_list(), key=lambda cam: ("/usb" not in cam["Id"], cam["Id"]), reverse=True)
+        return sorted(sensors.camera_list(), key=lambda cam: ("/usb" not in cam["Id"], cam["Id"]), reverse=True)
 
     def __init__(self, camera_num: int = 0) -> None:
         self.is_open = False
@@ -407,122 +201,6 @@ class Picamera2:
     def set_controls(self, controls: dict[str, Any]) -> None:
         self._check_controls(controls)
         self.controls |= controls
-
-    # -- configuration ------------------------------------------------------------------
-    @staticmethod
-    def _stream(defaults: dict[str, Any], updates: dict[str, Any] | None) -> dict[str, Any] | None:
-        """picamera2.py: _make_initial_stream_config."""
-        if updates is None:
-            return None
-        for key, value in updates.items():
-            if key not in ("format", "size", "stride", "preserve_ar"):
-                raise ValueError(
-                    f"Bad key {key!r}: valid stream configuration keys are ('format', 'size', 'stride', 'preserve_ar')"
-                )
-            defaults[key] = value
-        return defaults
-
-    def create_video_configuration(
-        self,
-        main: dict[str, Any] | None = None,
-        lores: dict[str, Any] | None = None,
-        raw: dict[str, Any] | None = {},  # noqa: B006  picamera2's own default: a raw stream
-        transform: Any = None,
-        colour_space: ColorSpace | None = None,
-        buffer_count: int = 6,
-        controls: dict[str, Any] | None = None,
-        display: str | None = "main",
-        encode: str | None = "main",
-        queue: bool = True,
-        sensor: dict[str, Any] | None = {},  # noqa: B006
-        use_case: str = "video",
-    ) -> dict[str, Any]:
-        """picamera2.py: create_video_configuration."""
-        if not self.is_open:
-            raise RuntimeError("Camera not opened")
-        if not self._is_rpi_camera():
-            raw = sensor = None
-        main_cfg = self._stream({"format": "XBGR8888", "size": (1280, 720), "preserve_ar": True}, main or {})
-        assert main_cfg is not None
-        self.align_stream(main_cfg, optimal=False)
-        lores_cfg = self._stream({"format": "YUV420", "size": main_cfg["size"], "preserve_ar": False}, lores)
-        if lores_cfg is not None:
-            self.align_stream(lores_cfg, optimal=False)
-        raw_cfg = self._stream({"format": "SBGGR10_CSI2P", "size": main_cfg["size"]}, raw)
-        if colour_space is None:
-            small = main_cfg["size"][0] < 1280 or main_cfg["size"][1] < 720
-            colour_space = ColorSpace.Smpte170m() if small else ColorSpace.Rec709()
-        all_controls = dict(controls or {})
-        if self._is_rpi_camera():
-            all_controls = {"NoiseReductionMode": 1, "FrameDurationLimits": (33333, 33333)} | all_controls
-        for name in (display, encode):
-            if name is not None and {"main": main_cfg, "lores": lores_cfg}.get(name) is None:
-                raise RuntimeError(f"Display stream {name} was not defined")
-        return {
-            "use_case": use_case,
-            "transform": transform,
-            "colour_space": colour_space,
-            "buffer_count": buffer_count,
-            "queue": queue,
-            "main": main_cfg,
-            "lores": lores_cfg,
-            "raw": raw_cfg,
-            "controls": all_controls,
-            "sensor": sensor,
-            "display": display,
-            "encode": encode,
-        }
-
-    @staticmethod
-    def align_stream(stream_config: dict[str, Any], optimal: bool = True) -> None:
-        """picamera2.py: align_stream."""
-        if optimal:
-            align = 32 if get_platform() == Platform.VC4 else 64
-            if stream_config["format"] in ("YUV420", "YVU420"):
-                align *= 2
-            elif stream_config["format"] in ("XBGR8888", "XRGB8888"):
-                align //= 2
-        else:
-            align = 2
-        width, height = stream_config["size"]
-        stream_config["size"] = (width - width % align, height - height % 2)
-
-    @staticmethod
-    def align_configuration(config: dict[str, Any], optimal: bool = True) -> None:
-        Picamera2.align_stream(config["main"], optimal=optimal)
-        if config.get("lores") is not None:
-            Picamera2.align_stream(config["lores"], optimal=optimal)
-
-    def _check_stream(self, stream: Any, name: str) -> None:
-        """picamera2.py: check_stream_config."""
-        if type(stream) is not dict:
-            raise RuntimeError(name + " stream should be a dictionary")
-        fmt, size = stream.get("format"), stream.get("size")
-        if fmt not in _RGB_FORMATS and fmt not in _YUV_FORMATS and not (name == "raw" and fmt):
-            raise RuntimeError(f"Bad format {fmt} in stream {name}")
-        if type(size) is not tuple or len(size) != 2:
-            raise RuntimeError("size in " + name + " stream should be (width, height)")
-        if size[0] % 2 or size[1] % 2:
-            raise RuntimeError("width and height should be even")
-
-    def check_camera_config(self, config: dict[str, Any]) -> None:
-        """picamera2.py: check_camera_config."""
-        for name in ("colour_space", "transform", "main", "lores", "raw"):
-            if name not in config:
-                raise RuntimeError(f"{name!r} key expected in camera configuration")
-        if not isinstance(config["colour_space"], ColorSpace):
-            raise RuntimeError("Colour space has incorrect type")
-        self._check_stream(config["main"], "main")
-        if config["lores"] is not None:
-            self._check_stream(config["lores"], "lores")
-            main_w, main_h = config["main"]["size"]
-            lores_w, lores_h = config["lores"]["size"]
-            if lores_w > main_w or lores_h > main_h:
-                raise RuntimeError("lores stream dimensions may not exceed main stream")
-            if get_platform() == Platform.VC4 and config["lores"]["format"] not in _YUV_FORMATS:
-                raise RuntimeError("lores stream must be YUV")
-        if config["raw"] is not None:
-            self._check_stream(config["raw"], "raw")
 
     def configure(self, camera_config: dict[str, Any]) -> None:
         """picamera2.py: configure_. Checks, lets the camera adjust, and writes back what it chose."""

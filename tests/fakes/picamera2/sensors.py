@@ -1,5 +1,6 @@
-"""What each stand-in sensor advertises as camera_controls (name: (min, max, default)), as
-picamera2.py: camera_controls reports libcamera's Camera::controls() after configure.
+"""The stand-in's cameras (FAKE_PICAMERA_CAMERAS) and what each sensor advertises as
+camera_controls (name: (min, max, default)), as picamera2.py: camera_controls reports
+libcamera's Camera::controls() after configure.
 
 Camera Module 3 (imx708) has a focus lens, so AfMode and LensPosition; libcamera's
 default AfMode is Manual (rpicam-apps asks for Continuous itself). Camera Module 2
@@ -12,6 +13,23 @@ from __future__ import annotations
 
 import os
 from typing import Any
+
+#: global_camera_info entries, by FAKE_PICAMERA_CAMERAS name (picamera2.py: global_camera_info).
+CAMERAS = {
+    "imx708": {"Model": "imx708", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a"},
+    "imx219": {"Model": "imx219", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx219@10"},
+    "usb": {
+        "Model": "UVC Camera (046d:0825)",
+        "Location": 2,
+        "Id": "/base/scb/pcie@7d500000/pci@0,0/usb@1-1.2:1.0-046d:0825",
+    },
+}
+
+
+def camera_list() -> list[dict[str, Any]]:
+    names = [n for n in os.environ.get("FAKE_PICAMERA_CAMERAS", "imx708").split(",") if n]
+    return [dict(CAMERAS[name], Num=num) for num, name in enumerate(names)]
+
 
 AF_MANUAL, AF_AUTO, AF_CONTINUOUS = 0, 1, 2
 MAX_FPS = {"imx708": 56.03, "imx219": 41.85}
