@@ -129,12 +129,42 @@ def test_a_stalled_webcam_read_ends_within_the_read_timeout(webcam, tmp_path, mo
 
 
 def test_a_missing_device_is_one_line_naming_the_cameras_there_are(webcam, model_args):
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "run", "--source", "3", *model_args],
+    result = run_app(webcam, model_args, "3")
+    assert_clean_error(result, "/dev/video3 does not exist", "cameras found: /dev/video0")
+
+
+HOLDER = """
+import cv2, time
+capture = cv2.VideoCapture("/dev/video0", cv2.CAP_V4L2)
+assert capture.read()[0]
+print("streaming", flush=True)
+time.sleep(120)
+"""
+
+
+def run_app(camera: FakeWebcam, model_args: list[str], source: str, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app", "run", "--source", source, *model_args],
         cwd=PROJECT_ROOT,
-        env=app_env(webcam),
+        env={**app_env(camera), **env},
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert_clean_error(result, "/dev/video3 does not exist", "cameras found: /dev/video0")
+
+
+def test_a_webcam_another_program_streams_from_is_one_line(webcam, model_args):
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], env=app_env(webcam), stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "streaming"
+        result = run_app(webcam, model_args, "0")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert_clean_error(result, "cannot open /dev/video0", "another program")
+
+
+def test_a_node_that_is_not_a_camera_is_one_line(webcam, model_args):
+    """A Pi 4's /dev/video0 is the CSI receiver (unicam): raw sensor data for libcamera, not pictures."""
+    result = run_app(webcam, model_args, "0", FAKE_V4L2_DRIVER="unicam")
+    assert_clean_error(result, "/dev/video0 is not a camera", "driver unicam", "no V4L2 camera found")

@@ -17,7 +17,8 @@
  *   ENUM_FRAMESIZES (discrete), ENUM_FRAMEINTERVALS from FAKE_V4L2_MODES and FAKE_V4L2_FPS.
  * - S_FMT/TRY_FMT: an unknown pixel format becomes the default (first) one and the size
  *   the nearest offered (uvc_v4l2_try_format's distance); S_FMT once buffers are allocated
- *   is EBUSY. S_PARM picks the nearest offered interval, G_PARM reads it back.
+ *   is EBUSY, and so are S_FMT and REQBUFS while another handle, in this process or
+ *   another (an flock on owner.lock in FAKE_V4L2_DIR), streams. S_PARM picks the nearest offered interval, G_PARM reads it back.
  * - REQBUFS (MMAP only; count 0 frees; EBUSY while streaming or for another handle),
  *   QUERYBUF, mmap of a buffer's offset, QBUF (EINVAL if already queued), DQBUF (EINVAL
  *   when not streaming, EAGAIN on a non-blocking handle with nothing done), STREAMON
@@ -32,7 +33,8 @@
  * W*H*2 bytes back to back) and MJPG_<W>x<H>.bin (each JPEG preceded by its length, a
  * little-endian uint32). Each STREAMON appends "FOURCC WxH num/den buffers" to
  * streams.log there. FAKE_V4L2_MODES is "MJPG:640x480,320x240;YUYV:640x480" (the first
- * format and size are the default), FAKE_V4L2_FPS "30" or "30,15", FAKE_V4L2_DEVICE the N.
+ * format and size are the default), FAKE_V4L2_FPS "30" or "30,15", FAKE_V4L2_DEVICE the N,
+ * FAKE_V4L2_DRIVER what QUERYCAP names as the driver (default uvcvideo).
  */
 #define _GNU_SOURCE
 #include "fake_v4l2.h"
@@ -159,6 +161,45 @@ void free_buffers(struct device *dev) {
     dev->nbufs = 0;
     dev->owner = -1;
     dev->streaming = 0;
+    if (dev->locked)
+        flock(dev->lockfd, LOCK_UN);
+    dev->locked = 0;
+}
+
+void unref_device(struct device *dev) {
+    if (--dev->refs)
+        return;
+    free_buffers(dev);
+    free_frames(dev);
+    if (dev->lockfd >= 0)
+        real_close(dev->lockfd);
+    free(dev);
+}
+
+/* uvcvideo lets one file handle stream at a time, whichever process holds it: the
+ * streaming handle holds an flock on owner.lock, which other processes' stand-ins see. */
+int claim(struct device *dev) {
+    if (dev->locked)
+        return 0;
+    if (dev->lockfd < 0) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/owner.lock", dir);
+        dev->lockfd = real_openat(AT_FDCWD, path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    }
+    if (dev->lockfd < 0 || flock(dev->lockfd, LOCK_EX | LOCK_NB) < 0)
+        return -1;
+    dev->locked = 1;
+    return 0;
+}
+
+int held_elsewhere(struct device *dev) {
+    if (dev->locked)
+        return 0;
+    if (claim(dev) < 0)
+        return 1;
+    flock(dev->lockfd, LOCK_UN);
+    dev->locked = 0;
+    return 0;
 }
 
 /* Called with the lock held: notice an unplug or a replug. */
@@ -167,11 +208,8 @@ void check_plug(void) {
     if (gone && !unplugged) {
         unplugged = 1;
         generation++;
-        if (current && --current->refs == 0) {
-            free_buffers(current);
-            free_frames(current);
-            free(current);
-        }
+        if (current)
+            unref_device(current);
         current = NULL;
     } else if (!gone && unplugged) {
         unplugged = 0;
@@ -183,6 +221,7 @@ static struct device *new_device(void) {
     dev->refs = 1;  /* the plug's own reference */
     dev->owner = -1;
     dev->memfd = -1;
+    dev->lockfd = -1;
     dev->fourcc = formats[0].fourcc;
     dev->width = formats[0].width[0];
     dev->height = formats[0].height[0];
@@ -276,11 +315,7 @@ int close(int fd) {
         struct device *dev = h->dev;
         if (dev->owner == fd)  /* vb2_queue_release: stop streaming, free buffers */
             free_buffers(dev);
-        if (--dev->refs == 0) {
-            free_buffers(dev);
-            free_frames(dev);
-            free(dev);
-        }
+        unref_device(dev);
         free(h);
         pthread_mutex_unlock(&lock);
     }

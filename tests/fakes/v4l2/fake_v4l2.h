@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/select.h>
 #include <sys/stat.h>
@@ -46,6 +47,7 @@ struct device {  /* one plugged-in instance; a replug makes a new one */
     int nbufs, streaming;
     size_t buflen;  /* page-aligned stride between buffers in the memfd */
     int memfd;
+    int lockfd, locked;  /* owner.lock in FAKE_V4L2_DIR: which process streams (flock) */
     uint8_t *mem;
     int mapped;
     int state[MAX_BUFFERS];  /* 0 with the application, 1 queued, 2 done */
@@ -107,6 +109,9 @@ int flag_file(const char *name);
 void free_frames(struct device *dev);
 void free_buffers(struct device *dev);
 void check_plug(void);
+void unref_device(struct device *dev);
+int claim(struct device *dev);
+int held_elsewhere(struct device *dev);
 int is_node(const char *path);
 int present(void);
 struct handle *handle_of(int fd);

@@ -55,7 +55,8 @@ static int ioctl_locked(int fd, struct handle *h, unsigned long request, void *a
     case VIDIOC_QUERYCAP: {
         struct v4l2_capability *cap = arg;
         memset(cap, 0, sizeof *cap);
-        snprintf((char *)cap->driver, sizeof cap->driver, "uvcvideo");
+        const char *driver = getenv("FAKE_V4L2_DRIVER");  /* e.g. unicam: a Pi's CSI receiver */
+        snprintf((char *)cap->driver, sizeof cap->driver, "%s", driver && *driver ? driver : "uvcvideo");
         snprintf((char *)cap->card, sizeof cap->card, "Fake Webcam C270");
         snprintf((char *)cap->bus_info, sizeof cap->bus_info, "usb-0000:01:00.0-1.2");
         cap->version = 0x060600;
@@ -110,7 +111,7 @@ static int ioctl_locked(int fd, struct handle *h, unsigned long request, void *a
             fill_pix(&format->fmt.pix, dev->fourcc, dev->width, dev->height);
             return 0;
         }
-        if (request == VIDIOC_S_FMT && ((dev->owner >= 0 && dev->owner != fd) || dev->nbufs))
+        if (request == VIDIOC_S_FMT && ((dev->owner >= 0 && dev->owner != fd) || dev->nbufs || held_elsewhere(dev)))
             return fail(EBUSY);
         try_format(&format->fmt.pix);
         if (request == VIDIOC_S_FMT) {
@@ -168,6 +169,8 @@ static int ioctl_locked(int fd, struct handle *h, unsigned long request, void *a
         free_buffers(dev);  /* earlier buffers are orphaned; mappings stay valid */
         if (req->count == 0)
             return 0;
+        if (claim(dev) < 0)
+            return fail(EBUSY);
         uint32_t count = req->count > MAX_BUFFERS ? MAX_BUFFERS : req->count;
         size_t page = sysconf(_SC_PAGESIZE);
         size_t size = (size_t)dev->width * dev->height * 2;
@@ -334,11 +337,7 @@ int munmap(void *addr, size_t len) {
             struct device *dev = maps[i].dev;
             dev->mapped--;
             maps[i].addr = NULL;
-            if (--dev->refs == 0) {
-                free_buffers(dev);
-                free_frames(dev);
-                free(dev);
-            }
+            unref_device(dev);
             break;
         }
     pthread_mutex_unlock(&lock);
