@@ -113,6 +113,9 @@ def build_parser() -> AppParser:
     run.add_argument(
         "--stall-timeout", type=seconds_up_to_a_day, default=5.0, metavar="SECONDS", help="reopen a silent camera (5)"
     )
+    run.add_argument(
+        "--no-autofocus", action="store_true", help="keep a Pi Camera Module 3 at fixed focus (default: continuous)"
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object per model step")
     run.add_argument("--quiet", action="store_true", help="print nothing per step")
     run.add_argument("--config", type=Path, help="TOML file setting any of these options; flags here override it")
@@ -257,6 +260,7 @@ def source_for(args: argparse.Namespace, classifier: StreamingClassifier, loop: 
         model_size=classifier.input_size,
         fps=args.fps,
         max_pixels=max_pixels(args),
+        autofocus=not getattr(args, "no_autofocus", False),
     )
 
 

@@ -298,7 +298,7 @@ def test_no_opencv_log_lines_before_the_error_for_a_missing_camera(a0_model, lab
     result = run_app(
         "run", "--source", "9", "--preview", "none", "--model", str(a0_model), "--labels", str(labels_path)
     )
-    assert_clean_error(result, "cannot open video source 9")
+    assert_clean_error(result, "/dev/video9 does not exist")
 
 
 def test_no_opencv_log_lines_before_the_error_for_a_silent_stream(a0_model, labels_path):
