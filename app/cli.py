@@ -48,6 +48,9 @@ from app.settings.run_checks import check_run_options, run_option_problems
 from app.sources import FrameSource, open_source
 from app.sources.files import DEFAULT_MAX_PIXELS, frame_count
 from app.sysinfo import SystemInfo
+from app.teach.cli import add_teach_command
+from app.teach.custom import add_custom_arguments, custom_actions, open_custom
+from app.teach.store import OTHER
 from app.web.view import add_web_arguments, attach_web
 
 
@@ -137,6 +140,7 @@ def build_parser() -> AppParser:
     check.set_defaults(handler=run_config_check)
 
     add_bench_command(commands)
+    add_teach_command(commands, add_model_options, MODEL_FPS)
 
     demo = commands.add_parser("demo", help="classify the demo clip and show the top-5 as it evolves")
     add_model_options(demo)
@@ -208,6 +212,7 @@ def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> N
         help="blend: both streams' answers averaged (follows changes); longest: the stream with the longest "
         f"history (whole clips, exactly) (default {answer})",
     )
+    add_custom_arguments(group)
     group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
     group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")
     group.add_argument(
@@ -256,9 +261,12 @@ def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK
     model_path = assets.resolve_model(args.model)
     steps = context_steps(args.context, args.fps)
     classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps, args.answer)
-    labels_path = args.labels or assets.default_labels_path()
-    labels = load_labels(labels_path, classifier.num_classes)
-    top_k = TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold)
+    labels = load_labels(args.labels or assets.default_labels_path(), classifier.num_classes)
+    unsure = None
+    if getattr(args, "custom", None) is not None:  # a taught set answers instead (app/teach/custom.py)
+        classifier.set_head(head := open_custom(args.custom, classifier.model_path, labels))
+        labels, unsure = head.labels, (OTHER, args.custom_threshold)
+    top_k = TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold, unsure)
     return classifier, top_k
 
 
@@ -295,7 +303,8 @@ def run_live(args: argparse.Namespace) -> int:
     if pictures is not None:
         attach_event_pictures(pipeline, pictures, args, overlay, detector_from_args(args))
     attach_web(pipeline, args, overlay=overlay, pictures=pictures)
-    attach_mqtt(pipeline, args, detector_from_args(args), split_commas(args.allow), SystemInfo().read, pictures)
+    actions = custom_actions(top_k) if args.custom and not args.allow else split_commas(args.allow)
+    attach_mqtt(pipeline, args, detector_from_args(args), actions, SystemInfo().read, pictures)
     attach_systemd(pipeline)
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)
