@@ -214,7 +214,7 @@ class TeachDesk:
 
     def record(self, query: Mapping[str, list[str]]) -> Reply:
         assert self.recorder is not None and self.set_path is not None
-        action = check_action_name(_field(query, "action"))
+        action = check_action_name(_field(query, "action", default=""))  # parse_qs drops a blank one
         takes = _number(query, "takes", 1, MAX_TAKES, int)
         seconds = _number(query, "seconds", MIN_SECONDS, MAX_SECONDS, float)
         countdown = _number(query, "countdown", 0, MAX_COUNTDOWN, float, default="3")

@@ -197,6 +197,7 @@ CSS = """.back { margin-left: auto; }
 .stage { position: relative; }
 #countdown { position: absolute; inset: 0; display: flex; align-items: center; justify-content: center;
   font-size: 8em; font-weight: bold; color: #fff; text-shadow: 0 0 0.2em #000; pointer-events: none; }
+#countdown[hidden] { display: none; }
 #countdown.recording { font-size: 3em; color: #ff5a4a; align-items: flex-start; justify-content: flex-end;
   padding: 0.4em; }
 .session { color: #ccc; min-height: 1.4em; }
