@@ -26,7 +26,8 @@ from test_web import LOG_URL, TOKEN, wait_for
 from app.cli import build_parser
 from app.inference.engine import ANSWER_BLEND, ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK
-from app.logs.options import attach_logs
+from app.logs.options import attach_logs, detector_from_args
+from app.mqtt import attach_mqtt
 from app.pipeline import Pipeline
 from app.results import Result
 from app.sources import FileSource
@@ -49,6 +50,7 @@ def live_app(
     results: list[Result] = []
     pipeline.on_result(results.append)
     attach_logs(pipeline, args)
+    attach_mqtt(pipeline, args, detector_from_args(args), [], dict, env={})
     view = attach_web(pipeline, args, env={TOKEN_ENV: TOKEN} if env is None else env)
     assert view is not None
     runner = threading.Thread(target=pipeline.run, kwargs={"handle_signals": False})
@@ -103,9 +105,17 @@ def pool_set(tmp_path: Path, clips: Path, a0_model: Path) -> Path:
 def test_record_delete_fit_and_the_live_view_answers_with_the_set(
     pool_set, tmp_path, clips, top_k, a0_model, labels_path
 ):
+    """The user's own name for the action ('wrestle', no Kinetics label) shows where the labels come from."""
+    from mqtt_broker import Broker, Subscriber
+
     log = tmp_path / "run.jsonl"
+    broker = Broker(tmp_path / "broker")
     flags = ["--teach-set", str(pool_set), "--labels", str(labels_path), "--log", str(log)]
-    with live_app(clips / "arm_wrestling.mp4", top_k, a0_model, *flags) as (view, _, results):
+    flags += ["--mqtt", broker.url, "--mqtt-prefix", "teach", "--mqtt-client-id", "teach"]
+    with (
+        Subscriber(broker) as home_assistant,
+        live_app(clips / "arm_wrestling.mp4", top_k, a0_model, *flags) as (view, _, results),
+    ):
         port = view.server.port
         # The token rules of the rest of the view, and changes only from our own page.
         assert call(port, "GET", "/api/teach")[0] == 401
@@ -132,48 +142,51 @@ def test_record_delete_fit_and_the_live_view_answers_with_the_set(
         assert state(port)["session"] is None
 
         # Three takes of 2 s from the live camera, after no countdown.
-        status, answer = api(port, "POST", "/api/teach/record?action=arm+wrestling&takes=3&seconds=2&countdown=0")
+        status, answer = api(port, "POST", "/api/teach/record?action=wrestle&takes=3&seconds=2&countdown=0")
         assert status == 202, answer
         status, answer = api(port, "POST", "/api/teach/record?action=other&takes=1&seconds=2")
-        assert status == 409 and "still recording 'arm wrestling'" in answer["error"]
+        assert status == 409 and "still recording 'wrestle'" in answer["error"]
         session = recorded(port)
         assert session["phase"] == "done" and session["stored"] == 3, session
         taught = {a["name"]: a["examples"] for a in state(port)["actions"]}
-        assert [len(taught[a]) for a in ("cleaning pool", "arm wrestling")] == [3, 3]
-        assert all(e["steps"] >= 5 and e["source"].startswith("web take") for e in taught["arm wrestling"])
+        assert [len(taught[a]) for a in ("cleaning pool", "wrestle")] == [3, 3]
+        assert all(e["steps"] >= 5 and e["source"].startswith("web take") for e in taught["wrestle"])
 
         # Thumbnails, and nothing else, are served.
-        for example in taught["arm wrestling"] + taught["cleaning pool"]:
+        for example in taught["wrestle"] + taught["cleaning pool"]:
             status, content_type, body = call(port, "GET", "/" + example["thumbnail"], AUTH)
             assert status == 200 and content_type == "image/jpeg" and body[:2] == b"\xff\xd8"
-        for name in ("000000000000.jpg", "..%2Fset.json", "../examples.json", taught["arm wrestling"][0]["id"]):
+        for name in ("000000000000.jpg", "..%2Fset.json", "../examples.json", taught["wrestle"][0]["id"]):
             assert call(port, "GET", "/api/teach/thumbnails/" + name, AUTH)[0] == 404, name
 
         # Delete one take: its files go, the rest stay.
-        gone = taught["arm wrestling"][1]["id"]
+        gone = taught["wrestle"][1]["id"]
         status, answer = api(port, "POST", f"/api/teach/delete?id={gone}")
-        assert status == 200 and answer == {"deleted": gone, "action": "arm wrestling"}
+        assert status == 200 and answer == {"deleted": gone, "action": "wrestle"}
         assert not list((pool_set / "examples").glob(f"{gone}.*"))
-        assert len(next(a for a in state(port)["actions"] if a["name"] == "arm wrestling")["examples"]) == 2
+        assert len(next(a for a in state(port)["actions"] if a["name"] == "wrestle")["examples"]) == 2
         assert api(port, "POST", f"/api/teach/delete?id={gone}")[0] == 404
 
         # Fit: the estimate, and from the next step on the live view answers with the set.
         before = len(results)
         status, fit = api(port, "POST", "/api/teach/fit")
         assert status == 200, fit
-        assert fit["method"] == "leave-one-example-out" and set(fit["per_action"]) == {"arm wrestling", "cleaning pool"}
-        assert 0 <= fit["overall"] <= 1 and any("under 3 examples: 'arm wrestling' (2)" in w for w in fit["warnings"])
-        assert fit["labels"] == ["arm wrestling", "cleaning pool", OTHER] and fit["applied"]
+        assert fit["method"] == "leave-one-example-out" and set(fit["per_action"]) == {"wrestle", "cleaning pool"}
+        assert 0 <= fit["overall"] <= 1 and any("under 3 examples: 'wrestle' (2)" in w for w in fit["warnings"])
+        assert fit["labels"] == ["cleaning pool", "wrestle", OTHER] and fit["applied"]
         assert state(port)["labels"] == fit["labels"] and state(port)["fit"] == fit
         wait_for(lambda: len(results) > before + 15, 30)
         after = results[before:]
         swapped = next(i for i, r in enumerate(after) if r.reset)  # the first step with the new head restarts
         assert all(r.top[0].label in fit["labels"] for r in after[swapped:]), [r.top for r in after[swapped:]]
-        assert sum(r.top[0].label == "arm wrestling" for r in after[swapped + 5 :]) >= len(after[swapped + 5 :]) // 2
+        assert sum(r.top[0].label == "wrestle" for r in after[swapped + 5 :]) >= len(after[swapped + 5 :]) // 2
         # The status JSON (model's answer and the overlay's labels) follows.
         status_json = json.loads(call(port, "GET", "/api/status", AUTH)[2])
         assert {s["label"] for s in status_json["result"]["top"]} <= set(fit["labels"])
         wait_for(lambda: {s.label for s in view.stream.overlay.view.top} <= set(fit["labels"]), 5)
+        # MQTT's action topic carries the set's actions (its binary sensors stay those announced at start).
+        wait_for(lambda: "wrestle" in {m.text for m in home_assistant.on("teach/action")}, 30)
+    broker.stop()
     steps = [json.loads(line) for line in log.read_text().splitlines() if '"top"' in line]
     assert {s["label"] for s in steps[-1]["top"]} <= set(fit["labels"]), steps[-1]  # the log follows too
 
