@@ -8,6 +8,7 @@ fitted on whole clips only reads them badly (measured: 0.26 top-1 after 1 s).
 from __future__ import annotations
 
 import io
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ class Head:
                     stored["bias"].astype(np.float32),
                     str(stored["model_sha"]),
                 )
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise AppError(f"{where} is damaged ({exc}): run `python -m app teach fit` again") from None
         n, c = head.weights.shape
         if head.mean.shape != (n,) or head.scale.shape != (n,) or head.bias.shape != (c,) or len(head.labels) != c:
