@@ -161,3 +161,18 @@ def test_topk_unsure_puts_other_first():
     top = TopK(["a", "b", OTHER], k=3, unsure=(OTHER, 0.5))
     assert [s.label for s in top(np.log(np.array([0.4, 0.35, 0.25])))] == [OTHER, "a", "b"]
     assert [s.label for s in top(np.log(np.array([0.6, 0.3, 0.1])))] == ["a", "b", OTHER]
+
+
+def test_run_with_custom_from_a_config_file_logs_the_sets_actions(taught, tmp_path, a0_model):
+    """The config key `custom` works as --custom; the log's steps and events name the set's actions."""
+    config = tmp_path / "run.toml"
+    log = tmp_path / "run.jsonl"
+    video = taught.tried["cleaning pool"]
+    config.write_text(f'custom = "{taught.path}"\nsource = "{video}"\nlog = "{log}"\nquiet = true\npreview = "none"\n')
+    assert run_app("config", "check", str(config)).returncode == 0
+    result = run_app("run", "--config", str(config), "--model", str(a0_model))
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    steps = [r for r in records if r["type"] == "step"]
+    assert steps and all({s["label"] for s in r["top"]} <= {*PLAN, OTHER} for r in steps)
+    assert [r["label"] for r in records if r["type"] == "event"] == ["cleaning pool", "cleaning pool"]

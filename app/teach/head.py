@@ -8,6 +8,7 @@ fitted on whole clips only reads them badly (measured: 0.26 top-1 after 1 s).
 from __future__ import annotations
 
 import io
+import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,7 +64,7 @@ class Head:
                     stored["bias"].astype(np.float32),
                     str(stored["model_sha"]),
                 )
-        except (OSError, ValueError, KeyError, EOFError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise AppError(f"{where} is damaged ({exc}): run `python -m app teach fit` again") from None
         n, c = head.weights.shape
         if head.mean.shape != (n,) or head.scale.shape != (n,) or head.bias.shape != (c,) or len(head.labels) != c:
@@ -83,7 +84,7 @@ def fit(trajectories: Sequence[np.ndarray], actions: Sequence[str], model_sha: s
     if len(labels) < 2:
         raise AppError("a head needs at least two actions to tell apart")
     rows = [training_rows(t) for t in trajectories]
-    x = np.concatenate(rows).astype(np.float64)
+    x = np.concatenate(rows).astype(np.float32)
     y = np.concatenate([np.full(len(r), labels.index(a)) for r, a in zip(rows, actions, strict=True)])
     mean = x.mean(axis=0)
     scale = x.std(axis=0) + 1e-6
@@ -94,12 +95,12 @@ def fit(trajectories: Sequence[np.ndarray], actions: Sequence[str], model_sha: s
 def _gradient_descent(x: np.ndarray, y: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Cross-entropy + L2 by full-batch gradient descent with Nesterov momentum (convex: it converges)."""
     n, d = x.shape
-    onehot = np.eye(classes)[y]
+    onehot = np.eye(classes, dtype=np.float32)[y]
     # Each class weighs the same however many rows it has.
-    weight = (1.0 / np.bincount(y, minlength=classes))[y] * (n / classes)
-    w, b = np.zeros((d, classes)), np.zeros(classes)
+    weight = ((1.0 / np.bincount(y, minlength=classes))[y] * (n / classes)).astype(np.float32)
+    w, b = np.zeros((d, classes), np.float32), np.zeros(classes, np.float32)
     vw, vb = np.zeros_like(w), np.zeros_like(b)
-    step = 1.0 / (0.5 * _largest_eigenvalue(x * np.sqrt(weight)[:, None]) / n + L2)
+    step = np.float32(1.0 / (0.5 * _largest_eigenvalue(x * np.sqrt(weight)[:, None]) / n + L2))
     for _ in range(ITERATIONS):
         lw, lb = w + 0.9 * vw, b + 0.9 * vb
         z = x @ lw + lb

@@ -135,12 +135,13 @@ class TeachSet:
     ) -> Example:
         """Under `writing()`: store one example (files first, then the index that names them)."""
         example = Example(uuid.uuid4().hex[:12], check_action_name(action), source, start, end, len(trajectory))
+        existing = self.examples()  # a damaged index stops the change before any file is written
         self._mkdir(self.examples_dir)
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(trajectory, np.float32), allow_pickle=False)
         self._write(f"examples/{example.id}.npy", buffer.getvalue())
         self._write(f"examples/{example.id}.jpg", thumbnail)
-        self._save_examples([*self.examples(), example])
+        self._save_examples([*existing, example])
         return example
 
     def remove(self, action: str, number: int | None = None) -> list[Example]:
