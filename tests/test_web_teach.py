@@ -7,23 +7,19 @@ API with the token, as the page's script sends it.
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
 import os
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from chromium import Chromium
 from helpers import PROJECT_ROOT, assert_clean_error, run_app
-from test_web import LOG_URL, TOKEN, wait_for
+from test_web import TOKEN, app_serving, wait_for, web_app
 
-from app.cli import build_parser
 from app.inference.engine import ANSWER_BLEND, ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK
 from app.logs.options import attach_logs, detector_from_args
@@ -33,34 +29,25 @@ from app.results import Result
 from app.sources import FileSource
 from app.teach.api import Teacher
 from app.teach.store import OTHER
-from app.web.view import TOKEN_ENV, WebView, attach_web
+from app.web.view import TOKEN_ENV, WebView
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CHANGE = {**AUTH, "X-Movinet-Teach": "1"}
 
 
-@contextmanager
 def live_app(
     clip: Path, top_k: TopK, a0_model: Path, *flags: str, env: dict[str, str] | None = None
-) -> Iterator[tuple[WebView, Pipeline, list[Result]]]:
-    """`run --web ... flags` in-process on `clip` played as a camera, with the live defaults."""
-    args = build_parser().parse_args(["run", "--web", "127.0.0.1:0", *flags])
+) -> AbstractContextManager[tuple[WebView, Pipeline, list[Result]]]:
+    """`run --web ... flags` in-process on `clip` played as a camera, with the live defaults, logs and MQTT."""
+
+    def outputs(pipeline: Pipeline, args: argparse.Namespace) -> None:
+        attach_logs(pipeline, args)
+        attach_mqtt(pipeline, args, detector_from_args(args), [], dict, env={})
+
     classifier = StreamingClassifier(a0_model, threads=2, context_steps=25, answer=ANSWER_BLEND)
-    pipeline = Pipeline(FileSource(clip, realtime=True, loop=True), classifier, top_k)
-    results: list[Result] = []
-    pipeline.on_result(results.append)
-    attach_logs(pipeline, args)
-    attach_mqtt(pipeline, args, detector_from_args(args), [], dict, env={})
-    view = attach_web(pipeline, args, env={TOKEN_ENV: TOKEN} if env is None else env)
-    assert view is not None
-    runner = threading.Thread(target=pipeline.run, kwargs={"handle_signals": False})
-    runner.start()
-    try:
-        yield view, pipeline, results
-    finally:
-        pipeline.stop()
-        runner.join(timeout=30)
-    assert pipeline.error is None
+    source = FileSource(clip, realtime=True, loop=True)
+    env = {TOKEN_ENV: TOKEN} if env is None else env
+    return web_app(source, classifier, top_k, *flags, env=env, also=outputs)
 
 
 def call(port: int, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
@@ -226,39 +213,28 @@ def test_teach_set_without_web_is_a_clean_error(tmp_path, clips, a0_model, label
 def test_the_teach_page_records_in_chromium(tmp_path, clips, a0_model, labels_path):
     """The page: type an action, click Record, see the countdown, then the take's thumbnail."""
     teach_set = tmp_path / "kitchen"
-    command = [sys.executable, "-m", "app", "run", "--source", str(clips / "arm_wrestling.mp4"), "--realtime"]
-    command += ["--loop", "--preview", "none", "--quiet", "--web", "127.0.0.1:0", "--teach-set", str(teach_set)]
-    command += ["--model", str(a0_model), "--labels", str(labels_path)]
-    log = tmp_path / "stderr"
-    env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
-    with log.open("w") as stderr:
-        app = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        url = wait_for(lambda: (m := LOG_URL.search(log.read_text())) and m[1], 20, lambda: log.read_text())
-        with Chromium(tmp_path / "profile") as browser:
-            browser.navigate(url)
-            wait_for(lambda: browser.evaluate("!!document.querySelector('a[href=\"teach\"]')"), 20)
-            browser.evaluate("document.querySelector('a[href=\"teach\"]').click()")
-            wait_for(lambda: browser.evaluate("document.getElementById('set')?.textContent"), 20)
-            browser.evaluate(
-                "document.getElementById('action').value = 'arm wrestling';"
-                "document.getElementById('takes').value = '1';"
-                "document.getElementById('seconds').value = '2';"
-                "document.getElementById('start').click()"
-            )
-            countdown = (
-                "(c => !c.hidden && c.className === 'countdown' && c.textContent)(document.getElementById('countdown'))"
-            )
-            shown = wait_for(
-                lambda: browser.evaluate(countdown), 10, lambda: browser.evaluate("document.body.innerText")
-            )
-            thumbnail = "(i => i && i.complete && i.naturalWidth)(document.querySelector('.examples img'))"
-            wait_for(lambda: browser.evaluate(thumbnail), 60, lambda: browser.evaluate("document.body.innerText"))
-            text = browser.evaluate("document.body.innerText")
-            png = browser.screenshot()
-    finally:
-        app.terminate()
-        app.wait(timeout=10)
+    clip = clips / "arm_wrestling.mp4"
+    run_args = ["--source", str(clip), "--realtime", "--loop", "--teach-set", str(teach_set)]
+    serving = app_serving([*run_args, "--model", str(a0_model), "--labels", str(labels_path)], tmp_path)
+    with serving as url, Chromium(tmp_path / "profile") as browser:
+        browser.navigate(url)
+        wait_for(lambda: browser.evaluate("!!document.querySelector('a[href=\"teach\"]')"), 20)
+        browser.evaluate("document.querySelector('a[href=\"teach\"]').click()")
+        wait_for(lambda: browser.evaluate("document.getElementById('set')?.textContent"), 20)
+        browser.evaluate(
+            "document.getElementById('action').value = 'arm wrestling';"
+            "document.getElementById('takes').value = '1';"
+            "document.getElementById('seconds').value = '2';"
+            "document.getElementById('start').click()"
+        )
+        countdown = (
+            "(c => !c.hidden && c.className === 'countdown' && c.textContent)(document.getElementById('countdown'))"
+        )
+        shown = wait_for(lambda: browser.evaluate(countdown), 10, lambda: browser.evaluate("document.body.innerText"))
+        thumbnail = "(i => i && i.complete && i.naturalWidth)(document.querySelector('.examples img'))"
+        wait_for(lambda: browser.evaluate(thumbnail), 60, lambda: browser.evaluate("document.body.innerText"))
+        text = browser.evaluate("document.body.innerText")
+        png = browser.screenshot()
     assert shown in ("1", "2", "3"), shown
     assert "arm wrestling (1)" in text and "1 take(s) stored" in text, text
     assert len(list((teach_set / "examples").glob("*.jpg"))) == 1
