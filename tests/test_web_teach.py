@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from chromium import Chromium
 from helpers import PROJECT_ROOT, assert_clean_error, run_app
-from test_web import TOKEN, app_serving, wait_for, web_app
+from test_web import TOKEN, app_serving, get, wait_for, web_app
 
 from app.inference.engine import ANSWER_BLEND, ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK
@@ -111,6 +111,8 @@ def test_record_delete_fit_and_the_live_view_answers_with_the_set(
         assert api(port, "POST", "/api/teach/fit", AUTH)[0] == 403  # no X-Movinet-Teach: a form of another site
         assert api(port, "POST", "/api/teach/fit", {**CHANGE, "Origin": "http://evil.example"})[0] == 403
         assert call(port, "GET", "/teach", AUTH)[0] == 200
+        status, headers, _ = get(port, f"/teach?token={TOKEN}")
+        assert status == 303 and headers["Location"] == "teach" and "HttpOnly" in headers["Set-Cookie"]
         assert call(port, "POST", "/api/status", CHANGE)[0] == 405  # POST is for the Teach API only
 
         # Bad input: one clear error each, nothing recorded.
@@ -189,6 +191,18 @@ def test_a_set_the_process_cannot_write_is_one_message(tmp_path, clips, top_k, a
             status, answer = api(port, "POST", f"/api/teach/{path}")
             assert status == 409 and answer["error"] == problem, (path, answer)
         assert state(port)["session"] is None
+
+
+def test_cancel_stops_a_recording_and_stores_nothing(tmp_path, clips, top_k, a0_model, labels_path):
+    flags = ["--teach-set", str(tmp_path / "set"), "--labels", str(labels_path)]
+    with live_app(clips / "carving_ice_172.mp4", top_k, a0_model, *flags) as (view, _, _):
+        port = view.server.port
+        assert api(port, "POST", "/api/teach/record?action=x&takes=3&seconds=30&countdown=10")[0] == 202
+        wait_for(lambda: state(port)["session"]["phase"] == "countdown", 30)
+        assert api(port, "POST", "/api/teach/cancel") == (200, {"cancelled": True})
+        session = recorded(port)
+        assert session["phase"] == "cancelled" and session["stored"] == 0, session
+        assert state(port)["actions"] == []
 
 
 def test_without_a_set_the_page_says_how_to_choose_one(clips, top_k, a0_model):
