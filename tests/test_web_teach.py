@@ -11,6 +11,7 @@ import argparse
 import http.client
 import json
 import os
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -224,9 +225,9 @@ def test_teach_set_without_web_is_a_clean_error(tmp_path, clips, a0_model, label
     assert not (tmp_path / "set").exists()
 
 
-def test_the_teach_page_records_in_chromium(tmp_path, clips, a0_model, labels_path):
-    """The page: type an action, click Record, see the countdown, then the take's thumbnail."""
-    teach_set = tmp_path / "kitchen"
+def test_the_teach_page_records_and_fits_in_chromium(pool_set, tmp_path, clips, a0_model, labels_path):
+    """The page: type an action, click Record, see the countdown, the take's thumbnail, then fit."""
+    teach_set = pool_set
     clip = clips / "arm_wrestling.mp4"
     run_args = ["--source", str(clip), "--realtime", "--loop", "--teach-set", str(teach_set)]
     serving = app_serving([*run_args, "--model", str(a0_model), "--labels", str(labels_path)], tmp_path)
@@ -236,7 +237,7 @@ def test_the_teach_page_records_in_chromium(tmp_path, clips, a0_model, labels_pa
         browser.evaluate("document.querySelector('a[href=\"teach\"]').click()")
         wait_for(lambda: browser.evaluate("document.getElementById('set')?.textContent"), 20)
         browser.evaluate(
-            "document.getElementById('action').value = 'arm wrestling';"
+            "document.getElementById('action').value = 'wrestle';"
             "document.getElementById('takes').value = '1';"
             "document.getElementById('seconds').value = '2';"
             "document.getElementById('start').click()"
@@ -245,13 +246,22 @@ def test_the_teach_page_records_in_chromium(tmp_path, clips, a0_model, labels_pa
             "(c => !c.hidden && c.className === 'countdown' && c.textContent)(document.getElementById('countdown'))"
         )
         shown = wait_for(lambda: browser.evaluate(countdown), 10, lambda: browser.evaluate("document.body.innerText"))
-        thumbnail = "(i => i && i.complete && i.naturalWidth)(document.querySelector('.examples img'))"
+        taken = "document.querySelector('.examples img[alt=\"wrestle 1\"]')"
+        thumbnail = f"(i => i && i.complete && i.naturalWidth)({taken})"
         wait_for(lambda: browser.evaluate(thumbnail), 60, lambda: browser.evaluate("document.body.innerText"))
+        browser.evaluate("document.getElementById('fit').click()")
+        answers = "document.getElementById('labels').textContent"
+        wait_for(
+            lambda: "wrestle" in browser.evaluate(answers), 30, lambda: browser.evaluate("document.body.innerText")
+        )
+        time.sleep(0.3)  # the estimate is drawn in the same refresh as the labels; let the picture settle
         text = browser.evaluate("document.body.innerText")
         png = browser.screenshot()
     assert shown in ("1", "2", "3"), shown
-    assert "arm wrestling (1)" in text and "1 take(s) stored" in text, text
-    assert len(list((teach_set / "examples").glob("*.jpg"))) == 1
+    assert "wrestle (1)" in text and "cleaning pool (3)" in text and "1 take(s) stored" in text, text
+    assert "Estimate (leave-one-example-out)" in text and "wrestle: one example, not estimated" in text, text
+    assert "answers with cleaning pool, wrestle, other" in text, text
+    assert len(list((teach_set / "examples").glob("*.jpg"))) == 4
     (tmp_path / "teach-web.png").write_bytes(png)
     if os.environ.get("MOVINET_UPDATE_DOCS"):  # refresh the docs' picture on purpose only
         from PIL import Image

@@ -143,8 +143,9 @@ function renderSession(s) {
 function renderFit(f) {
   const box = $("estimate");
   if (!f) { box.replaceChildren(); return; }
-  const parts = [text("h2", "Estimate (" + f.method + ")"),
-    text("p", "overall " + Math.round(f.overall * 100) + "% right", "overall")];
+  const estimated = Object.keys(f.per_action).length > 0;
+  const overall = estimated ? "overall " + Math.round(f.overall * 100) + "% right" : "no estimate yet";
+  const parts = [text("h2", "Estimate (" + f.method + ")"), text("p", overall, "overall")];
   const list = document.createElement("ul");
   for (const [action, share] of Object.entries(f.per_action)) {
     list.append(text("li", action + ": " + Math.round(share * 100) + "%"));
