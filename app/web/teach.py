@@ -72,7 +72,7 @@ def add_teach_arguments(group: argparse._ArgumentGroup) -> None:
         "--teach-set",
         type=Path,
         metavar="DIR",
-        help="the set the web view's Teach page records into and fits (default: --custom's; docs/teach.md)",
+        help="the set the web view's Teach page records into and fits (default: --custom's; docs/teach-web.md)",
     )
 
 
