@@ -47,7 +47,7 @@ from app.teach.live import (
     TakeCollector,
     extraction_classifier,
 )
-from app.teach.store import OTHER, check_action_name
+from app.teach.store import OTHER, Example, check_action_name
 from app.web import teach_page
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ class TeachDesk:
         }
 
     @staticmethod
-    def _example(example: Any, number: int) -> dict[str, Any]:
+    def _example(example: Example, number: int) -> dict[str, Any]:
         return {
             "id": example.id,
             "number": number,
@@ -197,7 +197,8 @@ class TeachDesk:
         if self.recorder is not None and match is not None:
             teacher = self.recorder.teacher
             try:
-                example = next((e for e in teacher.set.examples() if e.id == match[1]), None)
+                examples = (e for taught in teacher.actions().values() for e in taught)
+                example = next((e for e in examples if e.id == match[1]), None)
                 data = teacher.thumbnail(example).read_bytes() if example is not None else None
             except (AppError, OSError):
                 data = None
