@@ -50,6 +50,8 @@ from app.settings.run_checks import check_run_options, run_option_problems
 from app.sources import FrameSource, open_source
 from app.sources.files import DEFAULT_MAX_PIXELS, frame_count
 from app.sysinfo import SystemInfo
+from app.teach.cli import add_teach_command
+from app.teach.custom import add_custom_arguments, custom_actions
 from app.web.view import add_web_arguments, attach_web
 
 
@@ -152,6 +154,7 @@ def build_parser() -> AppParser:
     check.set_defaults(handler=run_config_check)
 
     add_bench_command(commands)
+    add_teach_command(commands, add_model_options, MODEL_FPS)
 
     demo = commands.add_parser("demo", help="classify the demo clip and show the top-5 as it evolves")
     add_model_options(demo)
@@ -223,6 +226,7 @@ def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> N
         help="blend: both streams' answers averaged (follows changes); longest: the stream with the longest "
         f"history (whole clips, exactly) (default {answer})",
     )
+    add_custom_arguments(group)
     group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
     group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")
     group.add_argument(
@@ -301,7 +305,8 @@ def run_live(args: argparse.Namespace) -> int:
     if pictures is not None:
         attach_event_pictures(pipeline, pictures, args, overlay, detector_from_args(args))
     attach_web(pipeline, args, overlay=overlay, pictures=pictures)
-    attach_mqtt(pipeline, args, detector_from_args(args), split_commas(args.allow), SystemInfo().read, pictures)
+    actions = custom_actions(top_k) if args.custom and not args.allow else split_commas(args.allow)
+    attach_mqtt(pipeline, args, detector_from_args(args), actions, SystemInfo().read, pictures)
     attach_systemd(pipeline)
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)

@@ -7,6 +7,7 @@ always to 127.0.0.1, even when the server listens on every address.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import io
@@ -51,28 +52,19 @@ LOG_URL = re.compile(r"web view on (http://127\.0\.0\.1:\d+/)")
 
 def test_page_shows_the_video_and_the_clips_action_in_chromium(clips, a0_model, labels_path, tmp_path):
     """The page, opened in headless Chromium, shows the annotated video and "carving ice" on top."""
-    command = [sys.executable, "-m", "app", "run", "--source", str(clips / "carving_ice_360.mp4"), "--realtime"]
-    command += ["--loop", "--preview", "none", "--quiet", "--web", "127.0.0.1:0"]
-    command += ["--model", str(a0_model), "--labels", str(labels_path)]
-    log = tmp_path / "stderr"
-    env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
-    with log.open("w") as stderr:
-        app = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
-    try:
-        url = wait_for(lambda: (m := LOG_URL.search(log.read_text())) and m[1], 20, lambda: log.read_text())
-        with Chromium(tmp_path / "profile") as browser:
-            browser.navigate(url)
-            shown = "[...document.querySelectorAll('#top li:not([hidden]) .label')].map(e => e.textContent)"
-            ready = f"document.getElementById('video')?.naturalWidth > 0 && ({shown})[0] === 'carving ice'"
-            wait_for(lambda: browser.evaluate(ready), 30, lambda: browser.evaluate("document.body.innerText"))
-            time.sleep(0.5)  # let the bars' 0.2 s transition finish before the picture
-            png = browser.screenshot()
-            labels = browser.evaluate(shown)
-            text = browser.evaluate("document.body.innerText")
-            box = browser.evaluate("JSON.stringify(document.getElementById('video').getBoundingClientRect())")
-    finally:
-        app.terminate()
-        app.wait(timeout=10)
+    clip = clips / "carving_ice_360.mp4"
+    model = ["--model", str(a0_model), "--labels", str(labels_path)]
+    serving = app_serving(["--source", str(clip), "--realtime", "--loop", *model], tmp_path)
+    with serving as url, Chromium(tmp_path / "profile") as browser:
+        browser.navigate(url)
+        shown = "[...document.querySelectorAll('#top li:not([hidden]) .label')].map(e => e.textContent)"
+        ready = f"document.getElementById('video')?.naturalWidth > 0 && ({shown})[0] === 'carving ice'"
+        wait_for(lambda: browser.evaluate(ready), 30, lambda: browser.evaluate("document.body.innerText"))
+        time.sleep(0.5)  # let the bars' 0.2 s transition finish before the picture
+        png = browser.screenshot()
+        labels = browser.evaluate(shown)
+        text = browser.evaluate("document.body.innerText")
+        box = browser.evaluate("JSON.stringify(document.getElementById('video').getBoundingClientRect())")
     assert labels[0] == "carving ice" and len(labels) == 5
     assert "steps/s" in text and "a0_int8" in text, text
     page = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
@@ -91,6 +83,21 @@ def test_page_shows_the_video_and_the_clips_action_in_chromium(clips, a0_model, 
         small.save(PROJECT_ROOT / "docs" / "web.png", optimize=True)
 
 
+@contextmanager
+def app_serving(run_args: list[str], tmp_path: Path) -> Iterator[str]:
+    """`python -m app run ...run_args --web 127.0.0.1:0` as a user runs it, without a token; its address."""
+    command = [sys.executable, "-m", "app", "run", *run_args, "--preview", "none", "--quiet", "--web", "127.0.0.1:0"]
+    log = tmp_path / "stderr"
+    env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
+    with log.open("w") as stderr:
+        app = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        yield wait_for(lambda: (m := LOG_URL.search(log.read_text())) and m[1], 20, lambda: log.read_text())
+    finally:
+        app.terminate()
+        app.wait(timeout=10)
+
+
 # ---- in-process fixtures -----------------------------------------------------------------
 
 
@@ -102,12 +109,17 @@ def web_app(
     *flags: str,
     env: dict[str, str] | None = None,
     options: PipelineOptions | None = None,
+    also: Callable[[Pipeline, argparse.Namespace], None] = lambda pipeline, args: None,
 ) -> Iterator[tuple[WebView, Pipeline, list[Result]]]:
-    """The pipeline running on a thread with `run --web ...flags` attached; the results so far."""
+    """The pipeline running on a thread with `run --web ...flags` attached; the results so far.
+
+    `also` attaches more of the run's outputs (logs, MQTT) from the same options.
+    """
     args = build_parser().parse_args(["run", "--web", "127.0.0.1:0", *flags])
     pipeline = Pipeline(source, classifier, top_k, options)
     results: list[Result] = []
     pipeline.on_result(results.append)
+    also(pipeline, args)
     view = attach_web(pipeline, args, env=env or {})
     assert view is not None
     runner = threading.Thread(target=pipeline.run, kwargs={"handle_signals": False})

@@ -69,6 +69,8 @@ def run_eval(args: argparse.Namespace, open_classifier: OpenClassifier) -> int:
         lambda done: progress.show(done / len(clips), f"clips {done}/{len(clips)}"),
     )
     setting: dict[str, Any] = {"model": classifier.model_path.name, "runtime": classifier.runtime, "fps": args.fps}
+    if args.custom is not None:
+        setting["custom"] = str(args.custom)
     failed = [c for c in clip_scores if c.error is not None]
     playable = [c.clip for c in clip_scores if c.error is None]  # the session plays what decodes
     session = None
@@ -170,7 +172,8 @@ def as_json(
 def print_tables(
     out: TextIO, setting: dict[str, Any], clips: list[ClipScore], session: SessionScore | None, hold: float
 ) -> None:
-    print(f"{setting['model']} ({setting['runtime']}), {setting['fps']:g} fps", file=out)
+    custom = f", taught set {setting['custom']}" if "custom" in setting else ""
+    print(f"{setting['model']} ({setting['runtime']}), {setting['fps']:g} fps{custom}", file=out)
     name_width = max(len(c.clip.path.name) for c in clips)
     label_width = max(12, *(len(c.clip.expected) for c in clips))
     print(f"\nclips, each whole as `classify` sees it (context {CLIP_CONTEXT_S:g} s, {ANSWER_LONGEST})", file=out)

@@ -59,6 +59,9 @@ class TopK:
 
     Probabilities are always over all classes, so a score means the same with or
     without a filter; the lists only decide which labels may be reported.
+
+    `unsure`: (label, p): when no candidate reaches probability p, that label (a taught
+    set's "other") comes first, scored 1 - the best candidate's probability.
     """
 
     def __init__(
@@ -68,6 +71,7 @@ class TopK:
         allow: Iterable[str] = (),
         deny: Iterable[str] = (),
         threshold: float = 0.0,
+        unsure: tuple[str, float] | None = None,
     ) -> None:
         if k < 1:
             raise AppError(f"top-k must be at least 1, got {k}")
@@ -86,6 +90,7 @@ class TopK:
         self.labels = labels
         self.k = k
         self.threshold = threshold
+        self.unsure = unsure
         self._candidates = np.flatnonzero(mask)
 
     def __call__(self, logits: np.ndarray) -> list[Scored]:
@@ -95,8 +100,8 @@ class TopK:
             return []
         best = np.argpartition(-probabilities, k - 1)[:k]
         best = best[np.argsort(-probabilities[best], kind="stable")]
-        return [
-            Scored(self.labels[self._candidates[i]], float(probabilities[i]))
-            for i in best
-            if probabilities[i] >= self.threshold
-        ]
+        top = [Scored(self.labels[self._candidates[i]], float(probabilities[i])) for i in best]
+        if self.unsure is not None and top[0].score < self.unsure[1]:
+            label = self.unsure[0]
+            top = [Scored(label, 1.0 - top[0].score), *(s for s in top if s.label != label)][: self.k]
+        return [s for s in top if s.score >= self.threshold]

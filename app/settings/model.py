@@ -14,6 +14,8 @@ from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.inference.sampling import context_steps
 from app.settings.argtypes import split_commas
+from app.teach.custom import open_custom
+from app.teach.store import OTHER
 
 
 def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
@@ -22,5 +24,9 @@ def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK
     classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps, args.answer)
     labels_path = args.labels or assets.default_labels_path()
     labels = load_labels(labels_path, classifier.num_classes)
-    top_k = TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold)
+    unsure = None
+    if getattr(args, "custom", None) is not None:  # a taught set answers instead (app/teach/custom.py)
+        classifier.set_head(head := open_custom(args.custom, classifier.model_path, labels))
+        labels, unsure = head.labels, (OTHER, args.custom_threshold)
+    top_k = TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold, unsure)
     return classifier, top_k

@@ -69,6 +69,8 @@ def _web(args: argparse.Namespace) -> None:
         parse_listen(args.web)
         if args.web_token_file is not None:
             load_token(args.web_token_file, {})
+    elif args.teach_set is not None:
+        raise OptionError("teach_set", "is the web view's Teach page's set: it needs --web")
 
 
 def _pictures(args: argparse.Namespace) -> None:

@@ -29,6 +29,7 @@ from app.settings.argtypes import positive_float
 from app.web.server import WebServer
 from app.web.status import LiveStatus, RunInfo
 from app.web.stream import DEFAULT_FPS, JpegStream
+from app.web.teach import add_teach_arguments, teach_desk_for
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ def add_web_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help=f"at most this many pictures a second in the web view's video (default {DEFAULT_FPS:g})",
     )
+    add_teach_arguments(group)
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,9 @@ def attach_web(
     run = RunInfo(model, classifier.runtime, classifier.threads, pipeline.source.name, pipeline.options.fps)
     stale_after = max(pipeline.options.stall_timeout, STALE_STEPS / pipeline.options.fps)
     status = LiveStatus(overlay, run, stale_after, viewers=lambda: stream.watchers, encode_ms=lambda: stream.encode_ms)
+    teach = teach_desk_for(pipeline, args)
     try:
-        server = WebServer(listen.family, listen.address, status, stream, token, pictures)
+        server = WebServer(listen.family, listen.address, status, stream, token, pictures, teach)
     except OSError as exc:
         stream.close()
         raise OptionError("web", f"{args.web}: cannot listen: {exc.strerror or exc}") from None
