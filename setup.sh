@@ -159,6 +159,8 @@ install_dev_system_packages() {
     command -v chromium >/dev/null || missing+=(chromium)
     [ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing+=(mosquitto)
     command -v openssl >/dev/null || missing+=(openssl)
+    # the webcam stand-in (tests/fakes/v4l2) is a C library the tests compile against linux/videodev2.h
+    { command -v cc >/dev/null && [ -e /usr/include/linux/videodev2.h ]; } || missing+=(gcc libc6-dev linux-libc-dev)
     if ! "$PYTHON" -c 'import tkinter' 2>/dev/null; then
         if [ "$("$PYTHON" -c 'import sys; print(sys.base_prefix)')" = /usr ]; then
             missing+=(python3-tk)  # Debian's own Python gets Tk from apt
