@@ -162,6 +162,8 @@ install_dev_system_packages() {
     # systemd-analyze checks the installed units (tests/test_systemd_units.py); Debian's
     # systemd package has it, and installing it starts nothing where systemd is not PID 1.
     command -v systemd-analyze >/dev/null || missing+=(systemd)
+    # the webcam stand-in (tests/fakes/v4l2) is a C library the tests compile against linux/videodev2.h
+    { command -v cc >/dev/null && [ -e /usr/include/linux/videodev2.h ]; } || missing+=(gcc libc6-dev linux-libc-dev)
     if ! "$PYTHON" -c 'import tkinter' 2>/dev/null; then
         if [ "$("$PYTHON" -c 'import sys; print(sys.base_prefix)')" = /usr ]; then
             missing+=(python3-tk)  # Debian's own Python gets Tk from apt
