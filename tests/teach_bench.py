@@ -92,7 +92,7 @@ def extraction(model: Path, clip: Path, kinetics: list[str], rounds: int) -> Non
     add_s, classify_s, steps = [], [], 0
     for _ in range(rounds):
         started = time.perf_counter()
-        steps = len(features_of_clip(teacher_side, clip, 5.0, None, None, 16_777_216).trajectory)
+        steps = len(features_of_clip(teacher_side, clip, 5.0, None, None).trajectory)
         add_s.append(time.perf_counter() - started)
         started = time.perf_counter()
         for _ in classify_video(teacher_side, clip, top_k, 5.0):
@@ -105,12 +105,17 @@ def extraction(model: Path, clip: Path, kinetics: list[str], rounds: int) -> Non
     )
 
 
-def windows_ablation(model: Path, taught: Path, tried: dict[str, Path], kinetics: list[str]) -> None:
+def windows_ablation(
+    model: Path, taught: Path, tried: dict[str, Path], kinetics: list[str], others: list[Path]
+) -> None:
     store = TeachSet(taught)
     examples = store.examples()
     trajectories = [store.trajectory(e) for e in examples]
     actions = [e.action for e in examples]
     clips = [LabelledClip(path, action, 0) for action, path in tried.items()]
+    extractor = StreamingClassifier(model, context_steps=0, answer=ANSWER_LONGEST)
+    tried_features = {a: features_of_clip(extractor, p, 5.0, None, None).trajectory for a, p in tried.items()}
+    unrelated = [features_of_clip(extractor, p, 5.0, None, None).trajectory for p in others]
     saved = heads.WINDOW_STEPS
     for name, windows in (("whole examples + first 1/2/4 s", saved), ("whole examples only", ())):
         heads.WINDOW_STEPS = windows
@@ -122,8 +127,14 @@ def windows_ablation(model: Path, taught: Path, tried: dict[str, Path], kinetics
         score = run_session(live, clips, top_k, 5.0, 10.0)
         print(
             f"live session, head fitted on {name}: {score.share * 100:.1f}% of {score.steps} steps right, "
-            f"switch median {score.switch_median}s"
+            f"switch median {score.switch_median:.1f}s"
         )
+        early = {k: statistics.mean(head.labels[int(np.argmax(head.log_probabilities(t[k - 1])))] == a
+                                    for a, t in tried_features.items()) for k in (5, 10, 20)}  # fmt: skip
+        print("  untaught parts after 1/2/4 s of a fresh stream: " + "/".join(f"{v:.2f}" for v in early.values()))
+        shares = [float((np.exp(head.log_probabilities(t[4:])).max(axis=1) < 0.5).mean()) for t in unrelated]
+        print(f"  steps of untaught actions (carving ice) answered '{OTHER}' at 0.5: " +
+              ", ".join(f"{s:.0%}" for s in shares))  # fmt: skip
 
 
 def _median(work, rounds: int) -> float:  # type: ignore[no-untyped-def]
@@ -152,7 +163,8 @@ def main() -> None:
         head = heads.Head.from_bytes((taught.path / "head.npz").read_bytes(), "head")
         step_cost(model, head, kinetics, args.rounds, args.steps)
         extraction(model, assets / "clips" / "arm_wrestling.mp4", kinetics, args.rounds)
-        windows_ablation(model, taught.path, taught.tried, kinetics)
+        others = [assets / "clips" / name for name in ("carving_ice_172.mp4", "carving_ice_360.mp4")]
+        windows_ablation(model, taught.path, taught.tried, kinetics, others)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from app.teach.head import Head
 from app.teach.store import OTHER, TeachSet
 
 HEAD_FILE = "head.npz"
+FLOOR = 1e-30  # the smallest probability kept: log(0) would be -inf
 DEFAULT_UNSURE = 0.5  # below this top probability the answer is "other" (rejected ~half of unrelated clips)
 
 
@@ -41,23 +42,31 @@ class CustomHead:
         self.labels = self.actions if OTHER in self.actions else [*self.actions, OTHER]
         self.needs_feature = taught is not None
         self._other_slot = OTHER not in self.actions
+        if taught is not None:  # the standardisation folded into the weights: one product a step
+            self._weights = (taught.weights / taught.scale[:, None]).astype(np.float32)
+            self._bias = (taught.bias - (taught.mean / taught.scale) @ taught.weights).astype(np.float32)
 
     def __call__(self, feature: np.ndarray | None, logits: np.ndarray) -> np.ndarray:
-        parts = []
-        rest = 1.0
+        out = np.empty(len(self.labels), np.float32)
+        rest = 1.0  # the share of probability not taken by a group
+        filled = 0
         if self.groups:
             kinetics = softmax(logits)
             grouped = np.array([kinetics[members].sum() for members in self.groups])
             rest = max(0.0, 1.0 - float(grouped.sum()))
         if self.taught is not None:
             assert feature is not None
-            parts.append(np.exp(self.taught.log_probabilities(feature)) * rest)
+            z = feature @ self._weights + self._bias
+            z -= z.max()
+            filled = len(z)
+            out[:filled] = z - np.log(np.exp(z).sum()) + np.log(max(rest, FLOOR))
             rest = 0.0
         if self.groups:
-            parts.append(grouped)
+            out[filled : filled + len(grouped)] = np.log(np.maximum(grouped, FLOOR))
+            filled += len(grouped)
         if self._other_slot:
-            parts.append(np.array([rest]))
-        return np.log(np.maximum(np.concatenate(parts), 1e-30)).astype(np.float32)
+            out[filled] = np.log(max(rest, FLOOR))
+        return out
 
 
 def add_custom_arguments(group: argparse._ArgumentGroup) -> None:
