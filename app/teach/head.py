@@ -18,7 +18,7 @@ import numpy as np
 from app.errors import AppError
 
 WINDOW_STEPS = (5, 10, 20)  # 1, 2 and 4 s at 5 fps
-L2 = 1e-3  # on standardised features: keeps 3-example classes from fitting noise
+L2 = 1e-2  # on standardised features: 1e-3 left answers sure of anything (5% of untaught steps "other", 37% at 1e-2)
 ITERATIONS = 300
 FOLDS_ABOVE = 60  # examples: more are estimated by 10 folds instead of leaving each out
 
