@@ -57,33 +57,40 @@ def fit_times(rounds: int) -> None:
         print(f"  and its estimate ({method}): {estimate:.2f} s")
 
 
-def step_cost(model: Path, head: heads.Head, kinetics: list[str], rounds: int, steps: int) -> None:
+def step_cost(model: Path, head: heads.Head, kinetics: list[str], rounds: int, steps: int, threads: int) -> None:
     frames = np.random.default_rng(1).random((8, 1, 1, 172, 172, 3), dtype=np.float32)
-    plain = StreamingClassifier(model, context_steps=20, answer=ANSWER_BLEND)
-    custom = StreamingClassifier(model, context_steps=20, answer=ANSWER_BLEND)
-    custom.set_head(CustomHead(head, {}, kinetics))
-    timings: dict[str, list[float]] = {"plain": [], "custom": []}
-    for _ in range(rounds):
-        for name, classifier in (("plain", plain), ("custom", custom)):
-            started = time.perf_counter()
+    # One engine, its head put on and taken off: two engines differ by more than a head
+    # (their interpreters' memory), which showed as +/-10% either way here.
+    custom = StreamingClassifier(model, threads=threads, context_steps=20, answer=ANSWER_BLEND)
+    taught = CustomHead(head, {}, kinetics)
+    wall: dict[str, list[float]] = {"plain": [], "custom": []}
+    cpu: dict[str, list[float]] = {"plain": [], "custom": []}
+    pair = [("plain", None), ("custom", taught)]
+    for round_number in range(rounds):
+        for name, with_head in pair if round_number % 2 else pair[::-1]:  # neither always goes first
+            custom.set_head(with_head)
+            started, started_cpu = time.perf_counter(), time.process_time()
             for i in range(steps):
-                classifier.step(frames[i % 8])
-            timings[name].append((time.perf_counter() - started) / steps)
-    base, with_head = statistics.median(timings["plain"]), statistics.median(timings["custom"])
+                custom.step(frames[i % 8])
+            wall[name].append((time.perf_counter() - started) / steps)
+            cpu[name].append((time.process_time() - started_cpu) / steps)
+    for clock, timings in (("wall", wall), ("CPU", cpu)):
+        base, with_head = statistics.median(timings["plain"]), statistics.median(timings["custom"])
+        print(
+            f"live step (context 4 s, blend), {clock}: {base * 1000:.2f} ms without a head, {with_head * 1000:.2f} ms "
+            f"with ({(with_head / base - 1) * 100:+.1f}%, medians of {rounds} x {steps} steps, interleaved)"
+        )
+    base = statistics.median(cpu["plain"])
     # The head alone, outside the model's noise: what it adds is this, twice a step.
     feature = custom.pool_feature()
     logits = np.zeros(len(kinetics), np.float32)
     call = custom.head
     assert call is not None
-    alone = _median(lambda: [call(feature, logits) for _ in range(1000)], rounds) / 1000
-    read = _median(lambda: [custom.pool_feature() for _ in range(1000)], rounds) / 1000
+    alone = _median(lambda: [call(feature, logits) for _ in range(1000)], rounds, time.process_time) / 1000
+    read = _median(lambda: [custom.pool_feature() for _ in range(1000)], rounds, time.process_time) / 1000
     print(
-        f"live step (context 4 s, blend): {base * 1000:.2f} ms without a head, {with_head * 1000:.2f} ms with "
-        f"({(with_head / base - 1) * 100:+.1f}%, medians of {rounds} x {steps} steps, interleaved)"
-    )
-    print(
-        f"  the head alone: {alone * 1e6:.0f} us + pool read {read * 1e6:.0f} us, x2 streams = "
-        f"{2 * (alone + read) / base * 100:.2f}% of a step"
+        f"  the head alone: {alone * 1e6:.0f} us + pool read {read * 1e6:.0f} us (CPU), x2 streams = "
+        f"{2 * (alone + read) / base * 100:.2f}% of a step's CPU"
     )
 
 
@@ -151,19 +158,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--fit-only", action="store_true")
+    parser.add_argument("--parts", default="fit,step,add,live", help="which measurements (default all)")
     args = parser.parse_args()
     assets = assets_dir()
     model = assets / "models" / "movinet_a0_stream_int8.tflite"
     kinetics = load_labels(assets / "models" / "kinetics600_label_map.txt", 600)
-    fit_times(args.rounds)
-    if args.fit_only:
-        return
+    parts = args.parts.split(",")
+    if "fit" in parts:
+        fit_times(args.rounds)
     with tempfile.TemporaryDirectory() as folder:
         taught = teach_set(Path(folder), assets / "clips", model)
         head = heads.Head.from_bytes((taught.path / "head.npz").read_bytes(), "head")
-        step_cost(model, head, kinetics, args.rounds, args.steps)
-        extraction(model, assets / "clips" / "arm_wrestling.mp4", kinetics, args.rounds)
+        if "step" in parts:
+            for threads in (1, 2):
+                print(f"{threads} model thread(s):")
+                step_cost(model, head, kinetics, args.rounds, args.steps, threads)
+        if "add" in parts:
+            extraction(model, assets / "clips" / "arm_wrestling.mp4", kinetics, args.rounds)
+        if "live" not in parts:
+            return
         others = [assets / "clips" / name for name in ("carving_ice_172.mp4", "carving_ice_360.mp4")]
         windows_ablation(model, taught.path, taught.tried, kinetics, others)
 
