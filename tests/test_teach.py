@@ -75,9 +75,9 @@ def test_an_unconfident_answer_is_other(taught, a0_model):
     assert {json.loads(line)["top"][0]["label"] for line in result.stdout.splitlines()} == {OTHER}
 
 
-def test_the_head_runs_per_stream_on_the_pooled_feature(taught, a0_model, clips):
-    """Each stream's own pool sum/count feeds the head, and only the pool tensors are read."""
-    classifier = StreamingClassifier(a0_model, context_steps=20, answer=ANSWER_BLEND)
+def test_the_head_runs_per_stream_on_the_pooled_feature(taught, a0_model, runtime):
+    """Each stream's own pool sum/count feeds the head, on every runtime (each reads states its own way)."""
+    classifier = StreamingClassifier(a0_model, runtime=runtime, context_steps=20, answer=ANSWER_BLEND)
     seen: list[np.ndarray] = []
     head = Head.from_bytes((taught.path / "head.npz").read_bytes(), "head")
 
