@@ -161,6 +161,8 @@ def test_topk_unsure_puts_other_first():
     top = TopK(["a", "b", OTHER], k=3, unsure=(OTHER, 0.5))
     assert [s.label for s in top(np.log(np.array([0.4, 0.35, 0.25])))] == [OTHER, "a", "b"]
     assert [s.label for s in top(np.log(np.array([0.6, 0.3, 0.1])))] == ["a", "b", OTHER]
+    denied = TopK(["a", "b", OTHER], k=3, deny=[OTHER], unsure=(OTHER, 0.5))  # --deny other: never answered
+    assert [s.label for s in denied(np.log(np.array([0.4, 0.35, 0.25])))] == ["a", "b"]
 
 
 def test_run_with_custom_from_a_config_file_logs_the_sets_actions(taught, tmp_path, a0_model):
