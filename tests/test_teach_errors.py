@@ -201,3 +201,21 @@ def test_many_writes_from_two_processes_lose_nothing(tmp_path):
 
     examples = TeachSet(folder).examples()
     assert len(examples) == 80 and len(list((folder / "examples").glob("*.npy"))) == 80
+
+
+def test_a_missing_set_is_one_line_and_not_created(tmp_path):
+    missing = tmp_path / "missing"
+    assert_clean_error(run_app("teach", "list", str(missing)), "no such set")
+    assert_clean_error(run_app("teach", "remove", str(missing), "wave"), "no such set")
+    assert not missing.exists()
+
+
+def test_a_head_older_than_its_examples_is_used_with_a_warning(own_set, clips, a0_model):
+    assert run_app("teach", "remove", str(own_set), "arm wrestling", "1").returncode == 0
+    result = run_app("classify", "--custom", str(own_set), str(clips / ARM), "--model", str(a0_model))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"WARNING: {own_set} changed since its head was fitted: "
+                                          f"run `python -m app teach fit {own_set}`"]  # fmt: skip
+    assert run_app("teach", "fit", str(own_set)).returncode == 0
+    again = run_app("classify", "--custom", str(own_set), str(clips / ARM), "--model", str(a0_model))
+    assert again.returncode == 0 and again.stderr == ""

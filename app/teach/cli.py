@@ -84,9 +84,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     teacher = Teacher(args.set)
-    if not args.set.is_dir():
-        print(f"{args.set}: no such set (yet)", file=sys.stderr)
-        return 1
+    teacher.check_exists()
     taught = teacher.actions()
     for action, examples in taught.items():
         print(f"{action}: {len(examples)} example(s)")

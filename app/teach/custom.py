@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from app.inference.labels import TopK, softmax
 from app.settings.argtypes import probability
 from app.teach.groups import read_groups
 from app.teach.head import Head
-from app.teach.store import OTHER, TeachSet
+from app.teach.store import OTHER, TeachSet, examples_digest
+
+log = logging.getLogger(__name__)
 
 HEAD_FILE = "head.npz"
 FLOOR = 1e-30  # the smallest probability kept: log(0) would be -inf
@@ -99,7 +102,10 @@ def open_custom(set_path: Path, model_path: Path, kinetics: list[str]) -> Custom
     groups = read_groups(teach_set, kinetics)
     data = teach_set.read_bytes(HEAD_FILE)
     taught = Head.from_bytes(data, str(set_path / HEAD_FILE)) if data is not None else None
-    if taught is None and teach_set.examples():
+    examples = teach_set.examples()
+    if taught is not None and taught.examples_digest != examples_digest(examples):
+        log.warning("%s changed since its head was fitted: run `python -m app teach fit %s`", set_path, set_path)
+    if taught is None and examples:
         raise AppError(f"{set_path} has examples but no head: run `python -m app teach fit {set_path}`")
     if taught is None and not groups:
         raise AppError(f"{set_path} has no actions: teach some (python -m app teach add) or define a group")
