@@ -219,3 +219,21 @@ def test_a_head_older_than_its_examples_is_used_with_a_warning(own_set, clips, a
     assert run_app("teach", "fit", str(own_set)).returncode == 0
     again = run_app("classify", "--custom", str(own_set), str(clips / ARM), "--model", str(a0_model))
     assert again.returncode == 0 and again.stderr == ""
+
+
+def test_actions_the_head_cannot_tell_apart_warn_under_80_percent(tmp_path):
+    """Two actions of the same noise: the estimate is a coin toss, and fit says so (and still fits)."""
+    import numpy as np
+
+    from app.teach.store import TeachSet
+
+    folder = tmp_path / "set"
+    store = TeachSet(folder)
+    rng = np.random.default_rng(0)
+    with store.writing():
+        for i in range(12):
+            store.add("wave" if i % 2 else "nod", rng.normal(size=(25, 480)).astype(np.float32), b"-", "x", 0, 5)
+    result = run_app("teach", "fit", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "warning: estimate" in result.stderr and "is under 80%: teach more examples, in place" in result.stderr
+    assert (folder / "head.npz").is_file()
