@@ -14,6 +14,8 @@ import pytest
 from helpers import PROJECT_ROOT, assert_clean_error, run_app
 from teach_fixtures import TaughtSet, cut, teach_set
 
+from app.teach.head import Head
+
 ARM = "arm_wrestling.mp4"
 
 
@@ -90,6 +92,15 @@ def test_a_set_of_another_model_is_refused(own_set, clips, a0_model):
     result = run_app("classify", "--custom", str(own_set), str(clips / ARM), "--model", str(a0_model))
     assert_clean_error(result, "taught with another model")
     assert snapshot(own_set) == before
+
+
+def test_a_head_of_another_model_is_refused_even_without_set_json(own_set, clips, a0_model):
+    (own_set / "set.json").unlink()
+    head = Head.from_bytes((own_set / "head.npz").read_bytes(), "head")
+    head.model_sha = "0" * 64
+    (own_set / "head.npz").write_bytes(head.to_bytes())
+    result = run_app("classify", "--custom", str(own_set), str(clips / ARM), "--model", str(a0_model))
+    assert_clean_error(result, "head.npz was fitted on another model's features")
 
 
 def test_a_model_without_pool_states_is_one_line(tmp_path, clips):

@@ -98,10 +98,13 @@ def open_custom(set_path: Path, model_path: Path, kinetics: list[str]) -> Custom
     if not set_path.is_dir():
         raise AppError(f"--custom {set_path}: no such set folder (teach one: python -m app teach add)")
     teach_set = TeachSet(set_path)
-    teach_set.check_model(model_sha256(model_path), model_path.name)
+    sha = model_sha256(model_path)
+    teach_set.check_model(sha, model_path.name)
     groups = read_groups(teach_set, kinetics)
     data = teach_set.read_bytes(HEAD_FILE)
     taught = Head.from_bytes(data, str(set_path / HEAD_FILE)) if data is not None else None
+    if taught is not None and taught.model_sha != sha:  # e.g. set.json lost: the head still knows
+        raise AppError(f"{set_path / HEAD_FILE} was fitted on another model's features: teach the set again")
     examples = teach_set.examples()
     if taught is not None and taught.examples_digest != examples_digest(examples):
         log.warning("%s changed since its head was fitted: run `python -m app teach fit %s`", set_path, set_path)
