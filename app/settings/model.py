@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from app import assets
-from app.inference.engine import StreamingClassifier
+from app.inference.engine import StreamingClassifier, stream_classes
 from app.inference.labels import TopK, load_labels
 from app.inference.sampling import context_steps
 from app.settings.argtypes import split_commas
@@ -20,7 +20,15 @@ def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK
     model_path = assets.resolve_model(args.model)
     steps = context_steps(args.context, args.fps)
     classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps, args.answer)
-    labels_path = args.labels or assets.default_labels_path()
-    labels = load_labels(labels_path, classifier.num_classes)
-    top_k = TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold)
-    return classifier, top_k
+    return classifier, labels_for(args, classifier.num_classes)
+
+
+def check_classifier(args: argparse.Namespace) -> None:
+    """What `open_classifier` refuses, found without opening the model's streams (quicker)."""
+    labels_for(args, stream_classes(assets.resolve_model(args.model), args.runtime, args.threads))
+
+
+def labels_for(args: argparse.Namespace, num_classes: int) -> TopK:
+    """The label map checked against the model's class count, with the allow/deny filters and threshold."""
+    labels = load_labels(args.labels or assets.default_labels_path(), num_classes)
+    return TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold)
