@@ -119,6 +119,12 @@ def test_a_name_too_long_is_one_line(site, tmp_path, clip, a0_model, labels_path
     assert_clean_error(run_app(*commands[site]), "too long")
 
 
+def test_a_name_too_long_anywhere_else_is_caught_by_the_cli(tmp_path):
+    """The net under every path: a models folder named too long (`demo` looks for its clip there)."""
+    result = run_app("demo", env={"MOVINET_MODELS_DIR": str(tmp_path / LONG)})
+    assert_clean_error(result, str(tmp_path / LONG), "file name too long")
+
+
 def test_a_password_file_name_too_long_is_a_usage_error(tmp_path, clip, model_args):
     """--mqtt-password-file is checked by argparse: its usage error, not a traceback."""
     flags = ["--mqtt", "mqtt://user@127.0.0.1:1", "--mqtt-password-file", str(tmp_path / LONG)]
