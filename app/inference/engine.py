@@ -191,6 +191,14 @@ class StreamingClassifier:
         return self._quantized_image
 
 
+def stream_classes(model_path: str | os.PathLike, runtime: str = "auto", threads: int | None = None) -> int:
+    """The class count of a stream model, checked as StreamingClassifier checks it, without
+    opening its streams (compiling them is most of a load): for `config check`."""
+    model = load_model(model_path, runtime, threads)
+    _, logits, _ = _find_stream_interface(model.inputs, model.outputs, str(model_path))
+    return logits.shape[-1]
+
+
 def _dequantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
     if spec.quantized:
         return (values.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
