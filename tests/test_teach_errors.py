@@ -91,6 +91,12 @@ def test_a_set_of_another_model_is_refused(own_set, clips, a0_model):
     assert_clean_error(added, "taught with another model", "000000000000")
     result = run_app("classify", "--custom", str(own_set), str(clips / ARM), "--model", str(a0_model))
     assert_clean_error(result, "taught with another model")
+    # `config check` opens the set as `run` would, so a service is never installed with it.
+    config = own_set.parent / "custom.toml"
+    config.write_text(f'custom = "{own_set}"\nmodel = "{a0_model}"\nsource = "{clips / ARM}"\n')
+    checked = run_app("config", "check", str(config))
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stderr
+    assert "taught with another model" in checked.stderr
     assert snapshot(own_set) == before
 
 
