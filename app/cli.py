@@ -18,13 +18,8 @@ from app.display.preview import add_overlay_options, add_preview_options, attach
 from app.errors import AppError
 from app.eval.cli import add_eval_command
 from app.inference.engine import (
-    ANSWER_BLEND,
-    ANSWER_LONGEST,
-    ANSWERS,
     StreamingClassifier,
 )
-from app.inference.runtime import RUNTIMES
-from app.inference.sampling import CLIP_CONTEXT_S, DEFAULT_FPS, LIVE_CONTEXT_S
 from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
@@ -34,24 +29,19 @@ from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result, StepResult, console_line, ranked_lines, top_text
 from app.service.sdnotify import attach_systemd
 from app.settings.argtypes import (
-    non_negative_float,
-    positive_float,
-    positive_int,
-    probability,
     seconds_up_to_a_day,
     split_commas,
-    thread_count,
-    up_to,
 )
 from app.settings.config import ConfigFile, load_config_file, parse_config
 from app.settings.model import open_classifier
+from app.settings.options import MODEL_FPS, add_decode_options, add_model_options, add_result_options
 from app.settings.overwrite import model_inputs, refuse_overwriting
 from app.settings.run_checks import check_run_options, run_option_problems
 from app.sources import FrameSource, open_source
-from app.sources.files import DEFAULT_MAX_PIXELS, frame_count
+from app.sources.files import frame_count
 from app.sysinfo import SystemInfo
 from app.teach.cli import add_teach_command
-from app.teach.custom import add_custom_arguments, custom_actions
+from app.teach.custom import custom_actions
 from app.web.view import add_web_arguments, attach_web
 
 
@@ -181,78 +171,6 @@ def build_parser() -> AppParser:
         handler=run_models_verify
     )
     return parser
-
-
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model")
-    group.add_argument(
-        "--model", help="a model name from `models list` (default a0-int8) or the path of any MoViNet-Stream .tflite"
-    )
-    group.add_argument("--labels", type=Path, help="label map, one class a line (default: Kinetics-600)")
-    group.add_argument(
-        "--runtime",
-        choices=RUNTIMES,
-        default="auto",
-        help="TFLite runtime (default: auto = the fastest installed that this CPU can run)",
-    )
-    group.add_argument("--threads", type=thread_count, help="CPU threads for the model (default: cores, at most 4)")
-
-
-# Bounds that keep steps counts finite: a camera gives at most a few dozen frames a
-# second, and a day of context is as good as none (0).
-MODEL_FPS = up_to(120.0, positive_float)
-MEGAPIXELS = up_to(1000.0, positive_float)
-CONTEXT_SECONDS = up_to(86400.0, non_negative_float, " (a day; 0 = no limit)")
-
-
-def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> None:
-    """`live`: the defaults of a camera that should follow changes, not of whole clips."""
-    context, answer = (LIVE_CONTEXT_S, ANSWER_BLEND) if live else (CLIP_CONTEXT_S, ANSWER_LONGEST)
-    group = parser.add_argument_group("results")
-    group.add_argument(
-        "--fps", type=MODEL_FPS, default=DEFAULT_FPS, help="frames per second fed to the model (default 5)"
-    )
-    group.add_argument(
-        "--context",
-        type=CONTEXT_SECONDS,
-        default=context,
-        metavar="SECONDS",
-        help=f"video a stream holds before it restarts, 0 = everything since the start (default {context:g})",
-    )
-    group.add_argument(
-        "--answer",
-        choices=ANSWERS,
-        default=answer,
-        help="blend: both streams' answers averaged (follows changes); longest: the stream with the longest "
-        f"history (whole clips, exactly) (default {answer})",
-    )
-    add_custom_arguments(group)
-    group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
-    group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")
-    group.add_argument(
-        "--allow",
-        action="append",
-        default=[],
-        metavar="LABELS",
-        help="only report these labels (comma-separated, repeatable)",
-    )
-    group.add_argument(
-        "--deny",
-        action="append",
-        default=[],
-        metavar="LABELS",
-        help="never report these labels (comma-separated, repeatable)",
-    )
-
-
-def add_decode_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--max-megapixels",
-        type=MEGAPIXELS,
-        default=DEFAULT_MAX_PIXELS / 1e6,
-        metavar="MP",
-        help=f"refuse video files and GIFs with larger frames (default {DEFAULT_MAX_PIXELS / 1e6:.1f}, 4096x4096)",
-    )
 
 
 def source_for(args: argparse.Namespace, classifier: StreamingClassifier, loop: bool = False) -> FrameSource:
