@@ -359,6 +359,8 @@ def test_a_broker_away_at_start_is_a_warning_and_the_run_goes_on(broker, clips, 
         (["--mqtt", "mqtt://pi.local", "--mqtt-discovery-prefix", "h" * 70000], ["--mqtt-discovery-prefix", "1024"]),
         (["--mqtt", "mqtt://pi.local", "--mqtt-prefix", "a//b"], ["--mqtt-prefix", "none empty"]),
         (["--mqtt", "mqtt://pi.local", "--mqtt-ca-file", "/nonexistent.pem"], ["--mqtt-ca-file", "no such file"]),
+        # A 1e300 s wait overflows the clock in the status thread (OverflowError), as elsewhere.
+        (["--mqtt", "mqtt://pi.local", "--mqtt-status-interval", "1e300"], ["--mqtt-status-interval", "at most"]),
     ],
 )
 def test_bad_mqtt_options_are_one_line(args, fragments, clips, model_args):

@@ -26,7 +26,7 @@ from app.mqtt.settings import (
     mqtt_settings,
     topic_prefix,
 )
-from app.settings.argtypes import positive_float
+from app.settings.argtypes import seconds_up_to_a_day
 
 if TYPE_CHECKING:
     from app.events import EventDetector
@@ -70,7 +70,7 @@ def add_mqtt_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--mqtt-status-interval",
-        type=positive_float,
+        type=seconds_up_to_a_day,
         default=DEFAULT_STATUS_S,
         metavar="SECONDS",
         help=f"publish the model rate and the Pi's health this often (default {DEFAULT_STATUS_S:g})",
