@@ -56,8 +56,10 @@ STEP_TIMEOUT=1200  # seconds: no emulated step may hang CI
 
 say() { printf '==> [arm64] %s\n' "$*"; }
 
+rootfs_started=$SECONDS
 ROOTFS=$("$PROJECT/tests/system/rootfs.sh" --name arm64-bookworm --arch arm64 \
     --packages "python3 python3-venv python3-numpy ca-certificates fonts-dejavu-core")
+say "root file system ready in $((SECONDS - rootfs_started)) s (cached after the first build)"
 
 WORK=$(mkdir -p "$CACHE/tmp" && mktemp -d "$CACHE/tmp/arm64.XXXXXX")
 MOUNTS=()
