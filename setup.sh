@@ -135,6 +135,12 @@ if is_raspberry_pi_os; then
     for package in python3-picamera2 python3-venv fonts-dejavu-core; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
     done
+    # picamera2 before 0.3.20 cannot bound a capture (a stalled camera hangs the app), and
+    # the app refuses it: apt-get install upgrades an installed package to the candidate.
+    picamera2_version=$(dpkg-query -W -f='${Version}' python3-picamera2 2>/dev/null || true)
+    if [ -n "$picamera2_version" ] && dpkg --compare-versions "$picamera2_version" lt 0.3.20; then
+        missing+=(python3-picamera2)
+    fi
     if [ ${#missing[@]} -gt 0 ]; then
         say "Installing ${missing[*]} with apt (needs sudo)"
         as_root apt-get update
@@ -156,6 +162,8 @@ install_dev_system_packages() {
     # systemd-analyze checks the installed units (tests/test_systemd_units.py); Debian's
     # systemd package has it, and installing it starts nothing where systemd is not PID 1.
     command -v systemd-analyze >/dev/null || missing+=(systemd)
+    # the webcam stand-in (tests/fakes/v4l2) is a C library the tests compile against linux/videodev2.h
+    { command -v cc >/dev/null && [ -e /usr/include/linux/videodev2.h ]; } || missing+=(gcc libc6-dev linux-libc-dev)
     if ! "$PYTHON" -c 'import tkinter' 2>/dev/null; then
         if [ "$("$PYTHON" -c 'import sys; print(sys.base_prefix)')" = /usr ]; then
             missing+=(python3-tk)  # Debian's own Python gets Tk from apt

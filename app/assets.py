@@ -98,7 +98,7 @@ def resolve_model(name_or_path: str | None) -> Path:
     if name_or_path in manifest.models:
         return models_dir() / manifest.models[name_or_path].file
     path = Path(name_or_path)
-    if not path.exists() and path.suffix != ".tflite" and len(path.parts) == 1:
+    if not os.path.lexists(path) and path.suffix != ".tflite" and len(path.parts) == 1:
         manifest.model(name_or_path)  # a mistyped model name: say which names exist
     return path
 
@@ -155,14 +155,22 @@ def repair_mode(path: Path) -> None:
 
 
 def verify(asset: Asset, directory: Path | None = None) -> str:
-    """'ok', 'missing', 'unverified' (no checksum known) or 'corrupt'."""
+    """'ok', 'missing', 'unverified' (no checksum known), 'corrupt' or 'unreadable' (by this user)."""
     path = (directory or models_dir()) / asset.file
     if not path.is_file():
         return "missing"
-    expected = expected_sha(asset, path)
-    if expected is None:
-        return "unverified"
-    return "ok" if sha256_of(path) == expected else "corrupt"
+    try:
+        expected = expected_sha(asset, path)
+        if expected is None:
+            return "unverified"
+        return "ok" if sha256_of(path) == expected else "corrupt"
+    except PermissionError:  # e.g. a 0600 file another user fetched: said in the table, not a traceback
+        return "unreadable"
+
+
+def unreadable_fix(path: Path) -> AppError:
+    """The error for an installed file this user may not read."""
+    return AppError(f"permission denied: {path} (another user's file? its owner can fix it: sudo chmod a+r {path})")
 
 
 def fetch(asset: Asset, directory: Path | None = None, offline_dir: str | None = None, force: bool = False) -> Path:
@@ -173,7 +181,10 @@ def fetch(asset: Asset, directory: Path | None = None, offline_dir: str | None =
     """
     directory = directory or models_dir()
     target = directory / asset.file
-    if not force and verify(asset, directory) in {"ok", "unverified"}:
+    status = verify(asset, directory)
+    if status == "unreadable":  # not replaced behind its owner's back: they make it readable
+        raise unreadable_fix(target)
+    if not force and status in {"ok", "unverified"}:
         repair_mode(target)
         return target
     offline_dir = os.environ.get(OFFLINE_ENV) if offline_dir is None else offline_dir

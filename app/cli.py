@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -22,9 +23,8 @@ from app.inference.engine import (
     ANSWERS,
     StreamingClassifier,
 )
-from app.inference.labels import TopK, load_labels
 from app.inference.runtime import RUNTIMES
-from app.inference.sampling import CLIP_CONTEXT_S, DEFAULT_FPS, LIVE_CONTEXT_S, context_steps
+from app.inference.sampling import CLIP_CONTEXT_S, DEFAULT_FPS, LIVE_CONTEXT_S
 from app.logs.options import add_log_arguments, attach_logs, detector_from_args
 from app.logs.plot import add_plot_command
 from app.logs.summary import add_summary_command
@@ -38,16 +38,20 @@ from app.settings.argtypes import (
     positive_float,
     positive_int,
     probability,
+    seconds_up_to_a_day,
     split_commas,
     thread_count,
     up_to,
 )
 from app.settings.config import ConfigFile, load_config_file, parse_config
+from app.settings.model import open_classifier
 from app.settings.overwrite import model_inputs, refuse_overwriting
 from app.settings.run_checks import check_run_options, run_option_problems
 from app.sources import FrameSource, open_source
 from app.sources.files import DEFAULT_MAX_PIXELS, frame_count
 from app.sysinfo import SystemInfo
+from app.teach.cli import add_teach_command
+from app.teach.custom import add_custom_arguments, custom_actions
 from app.web.view import add_web_arguments, attach_web
 
 
@@ -71,6 +75,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args)
     except AppError as exc:
         print(f"error: {config.describe(exc, args) if config else exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # The net under every path a user gives: a name longer than the file system takes.
+        print(f"error: {exc.filename}: file name too long (at most 255 bytes a name)", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
@@ -99,9 +109,14 @@ def build_parser() -> AppParser:
     )
     run.add_argument("--realtime", action="store_true", help="play a file source at its own rate, like a camera")
     run.add_argument("--loop", action="store_true", help="play a file source again and again")
-    run.add_argument("--reset-after", type=positive_float, metavar="SECONDS", help="start a new stream after a gap")
     run.add_argument(
-        "--stall-timeout", type=positive_float, default=5.0, metavar="SECONDS", help="reopen a silent camera (5)"
+        "--reset-after", type=seconds_up_to_a_day, metavar="SECONDS", help="start a new stream after a gap"
+    )
+    run.add_argument(
+        "--stall-timeout", type=seconds_up_to_a_day, default=5.0, metavar="SECONDS", help="reopen a silent camera (5)"
+    )
+    run.add_argument(
+        "--no-autofocus", action="store_true", help="keep a Pi Camera Module 3 at fixed focus (default: continuous)"
     )
     run.add_argument("--json", action="store_true", help="print one JSON object per model step")
     run.add_argument("--quiet", action="store_true", help="print nothing per step")
@@ -121,7 +136,9 @@ def build_parser() -> AppParser:
     snapshot.add_argument("--source", default="auto", help="as for run: a file, a camera or a stream")
     snapshot.add_argument("-o", "--output", type=Path, default=Path("snapshot.png"), help="picture (snapshot.png)")
     snapshot.add_argument(
-        "--seconds", type=positive_float, help="stop after this much video (default: a file's end, 5 s of a camera)"
+        "--seconds",
+        type=seconds_up_to_a_day,
+        help="stop after this much video (default: a file's end, 5 s of a camera)",
     )
     snapshot.add_argument("--realtime", action="store_true", help="play a file at its own rate, like a camera")
     add_model_options(snapshot)
@@ -137,6 +154,7 @@ def build_parser() -> AppParser:
     check.set_defaults(handler=run_config_check)
 
     add_bench_command(commands)
+    add_teach_command(commands, add_model_options, MODEL_FPS)
 
     demo = commands.add_parser("demo", help="classify the demo clip and show the top-5 as it evolves")
     add_model_options(demo)
@@ -208,6 +226,7 @@ def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> N
         help="blend: both streams' answers averaged (follows changes); longest: the stream with the longest "
         f"history (whole clips, exactly) (default {answer})",
     )
+    add_custom_arguments(group)
     group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
     group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")
     group.add_argument(
@@ -245,21 +264,12 @@ def source_for(args: argparse.Namespace, classifier: StreamingClassifier, loop: 
         model_size=classifier.input_size,
         fps=args.fps,
         max_pixels=max_pixels(args),
+        autofocus=not getattr(args, "no_autofocus", False),
     )
 
 
 def max_pixels(args: argparse.Namespace) -> int:
     return int(args.max_megapixels * 1e6)
-
-
-def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
-    model_path = assets.resolve_model(args.model)
-    steps = context_steps(args.context, args.fps)
-    classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps, args.answer)
-    labels_path = args.labels or assets.default_labels_path()
-    labels = load_labels(labels_path, classifier.num_classes)
-    top_k = TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold)
-    return classifier, top_k
 
 
 def run_classify(args: argparse.Namespace) -> int:
@@ -295,7 +305,8 @@ def run_live(args: argparse.Namespace) -> int:
     if pictures is not None:
         attach_event_pictures(pipeline, pictures, args, overlay, detector_from_args(args))
     attach_web(pipeline, args, overlay=overlay, pictures=pictures)
-    attach_mqtt(pipeline, args, detector_from_args(args), split_commas(args.allow), SystemInfo().read, pictures)
+    actions = custom_actions(top_k) if args.custom and not args.allow else split_commas(args.allow)
+    attach_mqtt(pipeline, args, detector_from_args(args), actions, SystemInfo().read, pictures)
     attach_systemd(pipeline)
     main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
     pipeline.run(main_loop=main_loop)
@@ -342,7 +353,7 @@ def run_config_check(args: argparse.Namespace) -> int:
     if not problems:
         run_command.set_defaults(**config.values)
         run_args = run_command.parse_args([])
-        problems = [config.describe(error, run_args) for error in run_option_problems(run_args)]
+        problems = [config.describe(error, run_args) for error in run_option_problems(run_args, load_model=True)]
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -406,6 +417,8 @@ def run_models_verify(args: argparse.Namespace) -> int:
         status = assets.verify(asset)
         if status == "missing" and asset.key not in (manifest.default_model, "labels", "demo"):
             continue  # optional variants the user never fetched
+        if status == "unreadable":
+            raise assets.unreadable_fix(assets.models_dir() / asset.file)
         assets.repair_mode(assets.models_dir() / asset.file)
         print(f"{status:<10} {asset.file}")
         bad += status in ("corrupt", "missing")
@@ -419,8 +432,10 @@ def _with_progress(results: Iterator[StepResult], video: str) -> Iterator[StepRe
     if not sys.stderr.isatty():
         yield from results
         return
-    total = frame_count(video)
+    total = None
     for result in results:
+        if total is None:  # after the first step: the file is checked (not a FIFO frame_count would wait on)
+            total = frame_count(video)
         if total:
             sys.stderr.write(f"\r{video}: {min(100, 100 * (result.frame + 1) // total):3d}%")
         yield result

@@ -41,19 +41,3 @@ def permission_denied(path: str | os.PathLike) -> AppError:
             user = f"uid {uid}"
         message += f" (the service runs as user {user}, who must be able to read it)"
     return AppError(message)
-
-
-def check_readable(path: str | os.PathLike) -> None:
-    """AppError `permission denied: PATH` if this process may not read the file.
-
-    Called before handing a path to a native library (OpenCV, a TFLite runtime), which
-    would report an unreadable file as a damaged one. Any other problem (missing, a
-    folder) is left to the caller's own message.
-    """
-    try:
-        with open(path, "rb"):
-            pass
-    except PermissionError:
-        raise permission_denied(path) from None
-    except OSError:
-        pass

@@ -65,9 +65,12 @@ class Event:
         return record
 
 
+EVENT_SLUG_MAX = 80  # the label's part of an id, which also names a picture file (255 bytes at most)
+
+
 def event_id(start_wall: float, label: str) -> str:
     moment = datetime.fromtimestamp(start_wall)
-    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-") or "action"
+    slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:EVENT_SLUG_MAX].strip("-") or "action"
     return f"{moment:%Y%m%d-%H%M%S}-{moment.microsecond // 1000:03d}-{slug}"
 
 

@@ -135,6 +135,8 @@ class Pipeline:
         # A file read as fast as possible has no target rate to fall behind.
         self._slowness = SlownessWatch(self.options.fps) if source.paced else None
         self._shutdown_lock = threading.Lock()
+        self._changes: list[Callable[[], None]] = []  # see restart_with
+        self._changes_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._signal_handlers: dict[int, Any] = {}
 
@@ -167,6 +169,16 @@ class Pipeline:
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def restart_with(self, change: Callable[[], None]) -> None:
+        """Run `change` on the inference thread between two steps, then start a new stream.
+
+        For swapping the classifier's head and `top_k` while running (the web view's Teach
+        page): no step ever sees half of a change, and the next result has `reset` set,
+        so the overlay drops the old labels at once. `change` must not raise.
+        """
+        with self._changes_lock:
+            self._changes.append(change)
 
     # -- running ------------------------------------------------------------------------
     def run(self, handle_signals: bool = True, main_loop: Callable[[Pipeline], None] | None = None) -> None:
@@ -307,6 +319,14 @@ class Pipeline:
             return min(BACKOFF_MAX_S, backoff * 2)
         return backoff
 
+    def _apply_changes(self) -> bool:
+        """On the inference thread: the changes asked for since the last step; True if any."""
+        with self._changes_lock:
+            changes, self._changes = self._changes, []
+        for change in changes:
+            change()
+        return bool(changes)
+
     def _inference_loop(self) -> None:
         seq = 0
         last_t: float | None = None
@@ -320,6 +340,7 @@ class Pipeline:
                 return
             gap = self.options.reset_after
             reset = sample.reset or (gap is not None and last_t is not None and sample.t - last_t > gap)
+            reset = self._apply_changes() or reset
             if reset:
                 self.classifier.reset()
             last_t = sample.t

@@ -61,6 +61,28 @@ def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
     )
 
 
+def run_unprivileged(*args: str, env: dict[str, str] | None = None, chmod: bool = False) -> subprocess.CompletedProcess:
+    """`python -m app ...` unable to read or write files it has no permission for.
+
+    Root reads a mode-000 file anyway (CAP_DAC_OVERRIDE), so as root the app runs without
+    the two capabilities that override file permissions, as a service user would be;
+    `chmod`: nor the one that changes other users' files' modes (CAP_FOWNER).
+    """
+    prefix = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.fail("setpriv not found (util-linux)")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search" + (",-fowner" if chmod else "")]
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "app", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
     """Exit 1, no traceback, exactly one stderr line starting `error:` holding every fragment."""
     assert "Traceback" not in result.stderr, result.stderr

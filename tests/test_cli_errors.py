@@ -13,11 +13,10 @@ import random
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import PROJECT_ROOT, assert_clean_error, run_app
+from helpers import assert_clean_error, run_app, run_unprivileged
 from synthetic_models import build_stream_model
 
 
@@ -265,25 +264,6 @@ def test_classify_json_carving_ice(a0_model: Path, labels_path: Path, carving_ic
 # ---- files the app may not read, and OpenCV's own log lines ------------------------------
 
 
-def run_unprivileged(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`python -m app ...` unable to read files it has no permission for.
-
-    Root reads a mode-000 file anyway (CAP_DAC_OVERRIDE), so as root the app runs without
-    the two capabilities that override file permissions, as a service user would be.
-    """
-    prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"] if os.geteuid() == 0 else []
-    if prefix and shutil.which("setpriv") is None:
-        pytest.fail("setpriv not found (util-linux)")
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def unreadable_copy(source: Path, target: Path) -> Path:
     shutil.copyfile(source, target)
     target.chmod(0)
@@ -318,7 +298,7 @@ def test_no_opencv_log_lines_before_the_error_for_a_missing_camera(a0_model, lab
     result = run_app(
         "run", "--source", "9", "--preview", "none", "--model", str(a0_model), "--labels", str(labels_path)
     )
-    assert_clean_error(result, "cannot open video source 9")
+    assert_clean_error(result, "/dev/video9 does not exist")
 
 
 def test_no_opencv_log_lines_before_the_error_for_a_silent_stream(a0_model, labels_path):

@@ -108,6 +108,14 @@ PARITY_CASES = {
     "huge-log-keep": ("log_keep = 99999999999999999999\n", 1, ["log_keep", "at most 1000"]),
     "huge-fps": ("fps = 1e308\n", 1, ["fps", "at most 120"]),
     "huge-context": ("context = 1e308\n", 1, ["context", "at most 86400"]),
+    # Found by config check only once it loads the label map, as run does:
+    "deny-typo": ('deny = ["yawnning"]\n', 1, ["deny", "unknown label", "'yawnning'"]),
+    # A number in quotes is a string, and values with no ceiling are given one:
+    "quoted-threads": ('threads = "4"\n', 1, ["threads", "expected a number, got the string '4'"]),
+    "huge-log-max-mb": ("log_max_mb = 1e300\n", 1, ["log_max_mb", "at most 1e+06"]),
+    "huge-event-min-steps": ("event_min_steps = 100000000000000000000\n", 1, ["event_min_steps", "at most 10000"]),
+    "huge-hold": ("hold = 1e300\n", 1, ["hold", "at most 3600"]),
+    "huge-stall-timeout": ("stall_timeout = 1e300\n", 1, ["stall_timeout", "at most 86400"]),
 }
 
 
@@ -197,3 +205,36 @@ def test_errors_met_while_starting_name_the_config_key(tmp_path, clips, a0_model
     assert done.stderr.strip().splitlines()[-1] == (
         f"error: {config}:4: preview window needs a display, and $DISPLAY is not set"
     )
+
+
+def other_runtime_missing() -> str | None:
+    from app.inference.runtime import CONCRETE_RUNTIMES, available_runtimes
+
+    missing = [name for name in CONCRETE_RUNTIMES if name not in available_runtimes()]
+    return missing[0] if missing else None
+
+
+@pytest.mark.parametrize("case", ["labels-599", "model-is-a-video", "runtime-missing", "60k-label"])
+def test_config_check_loads_the_model_and_labels_as_run_does(case, tmp_path, clips, a0_model, labels_path):
+    """config check said ok to all of these, and run refused them: now both refuse, with one short line."""
+    clip = clips / "carving_ice_172.mp4"
+    short = tmp_path / "labels_599.txt"
+    short.write_text("\n".join(labels_path.read_text().splitlines()[:599]) + "\n")
+    runtime = other_runtime_missing()
+    if case == "runtime-missing" and runtime is None:
+        pytest.skip("every runtime is installed here")
+    keys, fragment = {
+        "labels-599": (f'model = "{a0_model}"\nlabels = "{short}"\n', "599 labels but the model has 600"),
+        "model-is-a-video": (f'model = "{clip}"\nlabels = "{labels_path}"\n', "not a usable TFLite model"),
+        "runtime-missing": (f'model = "{a0_model}"\nruntime = "{runtime}"\n', f"runtime '{runtime}'"),
+        "60k-label": (f'model = "{a0_model}"\nallow = ["{"x" * 60_000}"]\n', "unknown label"),
+    }[case]
+    config = tmp_path / "service.toml"
+    config.write_text(f'source = "{clip}"\n{keys}')
+    checked = run_app("config", "check", str(config))
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stderr
+    assert len(checked.stderr.splitlines()) == 1 and fragment in checked.stderr, checked.stderr
+    run = run_app("run", "--config", str(config), "--quiet")
+    assert run.returncode == 1 and "Traceback" not in run.stderr, run.stderr
+    assert run.stderr == f"error: {checked.stderr}"  # the same words: config check predicts run
+    assert len(checked.stderr) < 400  # names cut in messages: a 60,000-character label is no 60 KB line

@@ -163,3 +163,27 @@ def test_progress_bar_only_on_a_terminal():
     assert "[" + "#" * 15 + "." * 15 + "] session 30/60 s" in terminal.getvalue()
     assert terminal.getvalue().endswith("\r")
     assert pipe.getvalue() == ""
+
+
+def test_an_undecodable_clip_fails_alone_and_is_named_by_its_line(tmp_path, clips, a0_model, labels_path):
+    """The rest are scored (and played in the session); the bad one is reported with its LIST line; exit 1."""
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all\n" * 100)
+    listing = tmp_path / "clips.tsv"
+    listing.write_text(
+        f"# two good, one bad\n{clips / 'arm_wrestling.mp4'}\tarm wrestling\n"
+        f"{broken}\tcarving ice\n{clips / 'carving_ice_172.mp4'}\tcarving ice\n"
+    )
+    args = ["eval", str(listing), *model_args(a0_model, labels_path)]
+    result = run_app(*args, "--json", "--session", "--hold", "2")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines() == [f"error: {listing}:3: cannot open video {broken}: "
+                                                  "not a format OpenCV can decode"]  # fmt: skip
+    report = json.loads(result.stdout)
+    assert [c["rank"] for c in report["clips"]] == [1, None, 1]
+    assert report["clips"][1]["line"] == 3 and "cannot open video" in report["clips"][1]["error"]
+    assert (report["top1"], report["failed"]) == (1.0, 1)  # of the clips that could be scored
+    assert [Path(s["path"]).name for s in report["session"]["segments"]] == ["arm_wrestling.mp4", "carving_ice_172.mp4"]
+    table = run_app(*args)
+    assert table.returncode == 1 and "top-1 100.0%  top-5 100.0%  (2 clips, 1 failed)" in table.stdout, table.stdout
+    assert "failed (line 3)" in table.stdout

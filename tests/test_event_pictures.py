@@ -128,3 +128,24 @@ def test_the_web_view_lists_and_serves_the_pictures(tmp_path, clips, model_args)
     finally:
         app.terminate()
         app.wait(timeout=20)
+
+
+def test_a_70000_character_label_is_drawn_cut_short_and_named_within_bounds(tmp_path, clips, labels_path, a0_model):
+    """A custom label file's 70,000-character label: the run ends as without pictures (once a 6.7 s
+    clip was not finished after 60 s, fitting the text one character at a time), the picture is
+    saved under a name a file system takes, and the log keeps the whole label."""
+    long_label = "carving ice " + "x" * 70000
+    labels = tmp_path / "labels.txt"
+    labels.write_text(labels_path.read_text().replace("carving ice\n", long_label + "\n"))
+    log = tmp_path / "run.jsonl"
+    result = run_app(
+        "run", "--source", str(clips / "carving_ice_360.mp4"), "--quiet", "--log", str(log),
+        "--model", str(a0_model), "--labels", str(labels), timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0 and "WARNING" not in result.stderr, result.stderr
+    starts = [r for line in log.read_text().splitlines() if (r := json.loads(line))["type"] == "event"]
+    starts = [r for r in starts if r["event"] == "start" and r["label"] == long_label]
+    assert len(starts) == 1
+    picture = tmp_path / starts[0]["picture"]
+    assert len(picture.name) < 120 and picture.is_file()
+    assert amber_pixels(picture) > 500

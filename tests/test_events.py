@@ -83,3 +83,20 @@ def test_min_steps_one_reacts_at_once() -> None:
 def test_bad_thresholds(start: float, end: float, steps: int, message: str) -> None:
     with pytest.raises(AppError, match=message):
         EventDetector(start, end, steps)
+
+
+def test_the_thresholds_are_inclusive() -> None:
+    """A score at exactly --event-start starts an action; one at exactly --event-end keeps it."""
+    started = feed(EventDetector(0.5, 0.3), [{"a": 0.5}, {"a": 0.5}])
+    assert [(e.kind, e.label) for e in started] == [("start", "a"), ("end", "a")]
+    kept = feed(EventDetector(0.5, 0.3), [{"a": 0.9}, {"a": 0.9}, {"a": 0.3}, {"a": 0.3}, {"a": 0.3}])
+    assert ends(kept) == [("a", 0.0, 0.8, 0.9, "stopped")]
+
+
+def test_a_start_event_is_stamped_with_its_first_step() -> None:
+    """Said once min_steps have held it, yet dated from the first of them (time, wall clock, id)."""
+    events = feed(EventDetector(min_steps=3), [{"b": 0.2}, {"a": 0.9}, {"a": 0.95}, {"a": 0.9}])
+    start = next(e for e in events if e.kind == "start")
+    assert (start.start, start.start_wall, start.peak) == (0.2, 1000.2, 0.95)
+    assert start.id == events[-1].id  # the end names the same event
+    assert start.as_json()["start"] == 0.2

@@ -77,6 +77,9 @@ def test_a_terminal_hang_up_stops_the_run_cleanly(clips, a0_model, labels_path, 
 
     def own_terminal() -> None:  # runs in the child after setsid(): take the pty as controlling terminal
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        # A login shell's SIGHUP, whatever this test runner inherited: a suite started with
+        # nohup passes SIGHUP ignored on, and the app rightly reads that as "outlive the terminal".
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
     command = run_command(clips, a0_model, labels_path, tmp_path, "--preview", "none")  # a line per step to the tty
     app = subprocess.Popen(

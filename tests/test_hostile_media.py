@@ -9,14 +9,20 @@ from __future__ import annotations
 import contextlib
 import os
 import pty
+import signal
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import PROJECT_ROOT, run_app
-from PIL import Image
+from PIL import Image, ImageSequence
+
+from app.sources.files import rgb_array
+from app.sources.session import SessionSource, plan_segments
 
 LIMIT_MESSAGE = "over the limit of 16.8 (--max-megapixels)"
 
@@ -167,3 +173,48 @@ def test_a_bomb_is_one_line_on_a_terminal_too(tmp_path, a0_model, labels_path):
     text = printed.decode(errors="replace")
     assert done.returncode == 1 and "Traceback" not in text, text
     assert "error: " in text and "65535x65535" in text and LIMIT_MESSAGE in text, text
+
+
+def test_a_truncated_file_played_in_a_loop_is_warned_about_once(tmp_path, clips, a0_model, labels_path):
+    """`run --loop`: the warning once, not once a pass (122 lines in 8 s)."""
+    damaged = mp4_cut_in_half(clips / "carving_ice_360.mp4", tmp_path / "damaged.mp4")
+    command = [sys.executable, "-m", "app", "run", "--source", str(damaged), "--loop", "--json", "--preview", "none"]
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        app = subprocess.Popen([*command, *model_args(a0_model, labels_path)], cwd=PROJECT_ROOT, stdout=stdout,
+                               stderr=stderr)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while len(out.read_text().splitlines()) < 4 * 16 and app.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)  # four passes of 3.1 s at 5 steps a second
+        app.send_signal(signal.SIGTERM)
+        assert app.wait(timeout=30) == 0, err.read_text()
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert len(out.read_text().splitlines()) >= 4 * 16
+    assert len(short_warnings(err.read_text())) == 1, err.read_text()
+
+
+def test_a_truncated_clip_held_in_a_session_is_warned_about_once(tmp_path, clips, caplog):
+    """A session holds a 3.1 s clip for 10 s (four passes): one warning."""
+    damaged = mp4_cut_in_half(clips / "carving_ice_360.mp4", tmp_path / "damaged.mp4")
+    source = SessionSource(plan_segments([damaged], 10.0))
+    source.open()
+    times = [frame.t for frame in source.frames(lambda t: True)]
+    assert times[-1] > 9.5
+    assert len(short_warnings(caplog.text)) == 1, caplog.text
+
+
+def test_gif_frames_are_converted_exactly_as_pillow_does(clips, tmp_path):
+    """The copy-saving conversion (palette lookup, RGB frames as they are) gives Pillow's own RGB."""
+    transparent = tmp_path / "transparent.gif"
+    frames = [Image.new("P", (64, 48), colour) for colour in (1, 2, 3)]
+    frames[0].save(transparent, save_all=True, append_images=frames[1:], transparency=2, duration=100)
+    for gif in (clips / "riding_horse.gif", transparent):
+        with Image.open(gif) as image:
+            modes = set()
+            for frame in ImageSequence.Iterator(image):
+                modes.add(frame.mode)
+                assert np.array_equal(rgb_array(frame), np.asarray(frame.convert("RGB"))), (gif, frame.mode)
+        assert modes & {"P", "RGB", "RGBA"}, modes

@@ -145,6 +145,21 @@ def test_pi_4_and_pi_5_feed_the_model_the_same_colours(fake_picamera2, monkeypat
     np.testing.assert_allclose(centres["VC4"], centres["PISP"], atol=2)
 
 
+@pytest.mark.parametrize("colour_space", ["Smpte170m", "Rec709", "Sycc"])
+@pytest.mark.parametrize("colour", ["200,30,60", "30,180,220", "20,40,235"])
+def test_each_colour_space_the_camera_settles_on_decodes_to_the_scene(
+    fake_picamera2, monkeypatch, colour_space, colour
+):
+    """The stand-in encodes with the standards' printed matrices, the app decodes with its own
+    (OpenCV's for BT.601 studio range, Kr/Kb otherwise): a wrong constant shows here."""
+    monkeypatch.setenv("FAKE_PICAMERA_COLOUR", colour)
+    monkeypatch.setenv("FAKE_PICAMERA_COLOUR_SPACE", colour_space)
+    source, _ = opened()
+    image = first_frames(source, 1)[0].image
+    source.close()
+    np.testing.assert_allclose(image[90, 160], [int(v) for v in colour.split(",")], atol=3)
+
+
 # 3. Stride padding and the configuration the camera chose -------------------------------
 
 
@@ -287,3 +302,42 @@ def test_auto_with_an_abi_mismatch_does_not_crash_the_app(a0_model, labels_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "picamera2 cannot be loaded" in result.stderr and "auto found no camera" in result.stderr
+
+
+# 8. Focus and the frame rate the camera really runs at --------------------------------------
+
+
+def test_a_camera_module_3_focuses_continuously_unless_told_not_to(fake_picamera2, monkeypatch):
+    """libcamera's default AfMode is manual (a fixed lens position); rpicam-apps asks for continuous."""
+    source, camera = opened()
+    source.close()
+    assert camera.controls.get("AfMode") == 2, "AfModeEnum.Continuous"
+    source = open_source("picam", autofocus=False)
+    source.open()
+    assert "AfMode" not in source.camera.controls
+    source.close()
+    monkeypatch.setenv("FAKE_PICAMERA_CAMERAS", "imx219")  # Camera Module 2: no lens motor, no AfMode
+    source, camera = opened()
+    assert len(first_frames(source, 2)) == 2
+    source.close()
+    assert "AfMode" not in camera.controls
+
+
+def test_no_autofocus_is_a_run_option_and_a_config_key():
+    from app.cli import build_parser
+
+    assert build_parser().parse_args(["run", "--no-autofocus"]).no_autofocus is True
+    assert build_parser().parse_args(["run"]).no_autofocus is False
+
+
+def test_the_frame_rate_reported_is_the_one_the_camera_runs_at(fake_picamera2, monkeypatch):
+    """30 fps asked of a sensor mode that does at most 20: libcamera holds it to 20."""
+    monkeypatch.setenv("FAKE_PICAMERA_MAX_FPS", "20")
+    source = PiCameraSource()
+    source.displayed = True
+    source.open()
+    assert source.fps == pytest.approx(20, rel=0.01)
+    frames = first_frames(source, 3)
+    source.close()
+    assert source.fps == pytest.approx(20, rel=0.01)
+    assert frames[2].t == pytest.approx(0.1, abs=0.002), "the sensor's own timestamps, 50 ms apart"

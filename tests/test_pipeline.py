@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -128,3 +129,27 @@ def test_sigterm_mid_run_exits_zero_with_every_result_flushed(clips, a0_model, l
     records = seen + lines
     assert [r["seq"] for r in records] == list(range(len(records)))
     assert "Traceback" not in errors
+
+
+def test_restart_with_runs_the_change_on_the_inference_thread_then_a_new_stream(clips, classifier, top_k):
+    """The Teach page swaps the head this way: between two steps, and the next result says reset."""
+    pipeline = Pipeline(FileSource(clips / "carving_ice_172.mp4", realtime=True, loop=True), classifier, top_k)
+    results: list[Result] = []
+    pipeline.on_result(results.append)
+    runner = threading.Thread(target=pipeline.run, kwargs={"handle_signals": False})
+    runner.start()
+    changed: list[tuple[str, int]] = []  # (thread, results before the change)
+    try:
+        deadline = time.monotonic() + 20
+        while len(results) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        pipeline.restart_with(lambda: changed.append((threading.current_thread().name, len(results))))
+        while (not changed or len(results) <= changed[0][1]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        pipeline.stop()
+        runner.join(timeout=30)
+    assert pipeline.error is None
+    assert changed and changed[0][0] == "inference", changed
+    after = results[changed[0][1]]
+    assert after.reset and not any(r.reset for r in results[: changed[0][1]])

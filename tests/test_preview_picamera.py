@@ -246,3 +246,38 @@ def test_screen_is_free_cannot_tell_without_a_drm_device(tmp_path, monkeypatch):
     assert drm.screen_is_free() is None, "no /dev/dri/card1"
     (dev / "card1").symlink_to("/dev/null")
     assert drm.screen_is_free() is None, "not a DRM device (ENOTTY)"
+
+
+def test_closing_the_qt_preview_window_stops_the_run(fake_picamera2, monkeypatch, a0_model, labels_path, caplog):
+    """picamera2's Qt thread outlives the window: closing it detaches the preview and stops
+    frames. That is the user's stop, not a stall to recover by reopening the camera (which
+    brought the window back)."""
+    from picamera2 import Picamera2
+
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr(drm, "display_size", lambda: (1920, 1080))
+    args = build_parser().parse_args(
+        ["run", "--source", "picam", "--model", str(a0_model), "--labels", str(labels_path), "--preview", "qt"]
+    )
+    classifier, top_k = open_classifier(args)
+    pipeline = Pipeline(open_source(args.source), classifier, top_k, PipelineOptions(fps=args.fps))
+    attach_outputs(pipeline, classifier.model_path.stem, args)
+    seen: list[Any] = []
+
+    def collect(result: Any) -> None:
+        seen.append(result)
+        if len(seen) == 2:
+            Picamera2.instances[-1].fake_close_window()
+
+    pipeline.on_result(collect)
+    runner = threading.Thread(target=lambda: pipeline.run(handle_signals=False), daemon=True)
+    with caplog.at_level(logging.WARNING):
+        runner.start()
+        runner.join(20)
+        stopped = not runner.is_alive()
+        pipeline.stop()
+        runner.join(10)
+    assert stopped, "the run went on after the window was closed"
+    assert len(Picamera2.instances) == 1, "the camera was reopened and the window came back"
+    assert Picamera2.instances[0].closed
+    assert "preview window was closed" in caplog.text and "reopened" not in caplog.text

@@ -41,6 +41,7 @@ class PiCameraPreview:
         self.disabled = False  # it failed and --preview auto carries on without it
         self._picture: Size = (0, 0)
         self._source: PiCameraSource | None = None
+        self._pipeline: Pipeline | None = None
         self._camera: Any = None  # the Picamera2 whose preview is running
         self._loop: threading.Thread | None = None  # picamera2's event-loop thread for it
         self._loop_errors: dict[threading.Thread, BaseException] = {}
@@ -52,6 +53,7 @@ class PiCameraPreview:
         """Push each result's overlay: at Stage.OUTPUT, after the overlay has taken the result (Stage.OVERLAY)."""
         self._picture = source.preview_size
         self._source = source
+        self._pipeline = pipeline
         source.displayed = True
         source.on_configured = self._start
         source.on_stalled = self._check_loop
@@ -95,14 +97,28 @@ class PiCameraPreview:
         # picamera2.attach_preview keeps the preview object; its thread runs the event loop.
         self._loop = getattr(getattr(camera, "_preview", None), "thread", None)
 
-    def _check_loop(self, camera: Any) -> None:
-        """PiCameraSource.on_stalled: did the preview kill picamera2's event loop?"""
+    def _check_loop(self, camera: Any) -> bool:
+        """PiCameraSource.on_stalled: did the user close the window, or the preview kill picamera2's loop?
+
+        True if the run is over (the window was closed: the user's stop, as for the app's own window).
+        """
+        if camera is not self._camera:
+            return False
+        if self.kind == "qt" and getattr(camera, "_preview", None) is None:
+            # Closing picamera2's Qt window detaches its preview and stops frames, while its
+            # Qt thread (one per process) lives on: reopening would only bring the window back.
+            log.warning("the Pi camera's preview window was closed: stopping")
+            self._camera = None
+            if self._pipeline is not None:
+                self._pipeline.stop()
+            return True
         loop = self._loop
-        if camera is not self._camera or loop is None or loop.is_alive():
-            return
+        if loop is None or loop.is_alive():
+            return False
         cause = self._loop_errors.pop(loop, None) or "its event loop stopped"
         hint = " (is a desktop using the screen?)" if self.kind == "drm" else ""
         self._give_up(f"the Pi camera's {self.kind} preview failed on its first frame: {cause}{hint}")
+        return False
 
     def _give_up(self, message: str) -> None:
         """AppError if the preview was asked for by name; else carry on headless."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import os
 import queue
@@ -30,7 +31,7 @@ from app.errors import OptionError
 from app.events import EventDetector, picture_name
 from app.overlay import LiveOverlay, annotate, output_size
 from app.pipeline import Stage
-from app.settings.argtypes import non_negative_float, non_negative_int
+from app.settings.argtypes import megabytes, non_negative_int
 from app.sources.base import Frame
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ DEFAULT_MAX_MB = 200.0
 PICTURE_MIN_HEIGHT = 480  # small frames are scaled up so the overlay's text stays readable
 PICTURE_MAX_HEIGHT = 1080
 JPEG_QUALITY = 85
+#: Share of the disk pictures leave free (besides twice a picture): the log must not lose records to them.
+RESERVE_SHARE = 0.05
 PENDING = 4  # pictures waiting for the writer; more in a burst are skipped, and counted
 
 
@@ -65,7 +68,7 @@ def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--event-pictures-max-mb",
-        type=non_negative_float,
+        type=megabytes,
         default=DEFAULT_MAX_MB,
         metavar="MB",
         help=f"and at most this much of them, 0 = no size limit (default {DEFAULT_MAX_MB:g})",
@@ -79,10 +82,18 @@ def pictures_dir(args: argparse.Namespace) -> Path | None:
     folder = args.event_pictures
     if folder is None:  # beside the log: the log's own checks name a missing folder
         return Path(args.log).parent / "pictures" if args.log is not None else None
-    if folder.exists() and not folder.is_dir():
+    try:
+        is_dir = folder.is_dir()
+        exists = is_dir or os.path.lexists(folder)
+    except OSError as exc:  # a name too long
+        raise OptionError("event_pictures", f"{folder}: {exc.strerror}") from None
+    if exists and not is_dir:
         raise OptionError("event_pictures", f"{folder}: not a folder")
-    if not folder.exists() and not folder.parent.is_dir():
+    if not exists and not folder.parent.is_dir():
         raise OptionError("event_pictures", f"{folder}: folder {folder.parent} does not exist")
+    writable = folder if exists else folder.parent  # the run creates a missing folder
+    if not os.access(writable, os.W_OK | os.X_OK):  # found now, not as one warning per event
+        raise OptionError("event_pictures", f"{folder}: cannot write in {writable} (read-only, or permission denied)")
     return folder
 
 
@@ -106,6 +117,7 @@ class EventPictures:
         self.max_bytes = max_bytes
         self.saved = 0
         self.skipped = 0
+        self.failed = 0  # pictures not saved since the last one that was
         self.encode_s = 0.0  # CPU time spent drawing, encoding and writing, in total
         try:
             folder.mkdir(exist_ok=True)
@@ -131,7 +143,8 @@ class EventPictures:
                 self.skipped += 1
 
     def close(self) -> None:
-        self._jobs.put(None)
+        with contextlib.suppress(queue.Full):  # a writer gone (or stuck on a dead disk) does not hold up the exit
+            self._jobs.put(None, timeout=10)
         self._writer.join(timeout=10)
         if self.skipped:
             log.warning("%d event picture(s) skipped: events came faster than pictures could be written", self.skipped)
@@ -142,8 +155,29 @@ class EventPictures:
             try:
                 self._write(job)
             except OSError as exc:  # a full or read-only disk: the run goes on without the picture
-                log.warning("cannot save event picture %s: %s", self.folder / job.name, exc.strerror or exc)
+                self._failed(job, exc)
+            else:
+                self._recovered()
+            finally:
+                with contextlib.suppress(OSError):  # the caps hold whatever happened: a full disk keeps N, not N+
+                    self._prune()
             self.encode_s += time.thread_time() - started
+
+    def _failed(self, job: _Job, exc: OSError) -> None:
+        """Said once while it lasts (not once an event, hundreds an hour); `_recovered` says when it ends."""
+        self.failed += 1
+        if self.failed == 1:
+            log.warning(
+                "cannot save event pictures in %s: %s (%s); the run goes on, and says when they work again",
+                self.folder,
+                exc.strerror or exc,
+                job.name,
+            )
+
+    def _recovered(self) -> None:
+        if self.failed:
+            log.info("event pictures are saved in %s again (%d could not be saved)", self.folder, self.failed)
+            self.failed = 0
 
     def _write(self, job: _Job) -> None:
         height, width = job.image.shape[:2]
@@ -152,12 +186,23 @@ class EventPictures:
         ok, data = cv2.imencode(".jpg", picture, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
             raise OSError(f"JPEG encoding failed for a {width}x{height} frame")
+        self._leave_room(data.nbytes)
         path = self.folder / job.name
         partial = path.with_name(f".{job.name}.partial")
-        partial.write_bytes(data.tobytes())
-        os.replace(partial, path)  # a reader never sees half a picture
+        try:
+            partial.write_bytes(data.tobytes())
+            os.replace(partial, path)  # a reader never sees half a picture
+        except OSError:
+            partial.unlink(missing_ok=True)  # a full disk leaves no hidden half-pictures behind
+            raise
         self.saved += 1
-        self._prune()
+
+    def _leave_room(self, size: int) -> None:
+        """OSError(ENOSPC) if this picture would take the last free space: the log, beside it, needs it more."""
+        disk = os.statvfs(self.folder)
+        free, total = disk.f_bavail * disk.f_frsize, disk.f_blocks * disk.f_frsize
+        if free - size < max(2 * size, int(total * RESERVE_SHARE)):
+            raise OSError(errno.ENOSPC, f"the disk is nearly full ({free // 1024} KB free)")
 
     def _prune(self) -> None:
         """Delete the oldest pictures beyond the count and size caps (names sort by start time)."""

@@ -26,7 +26,7 @@ from app.display.window import PreviewWindow
 from app.errors import AppError, OptionError
 from app.overlay import LiveOverlay, overlay_for
 from app.pipeline import Pipeline, Stage
-from app.settings.argtypes import non_negative_float
+from app.settings.argtypes import non_negative_float, up_to
 from app.sources.base import FrameSource
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ def add_preview_options(parser: argparse.ArgumentParser) -> None:
     add_overlay_options(group)
 
 
+HOLD_SECONDS = up_to(3600.0, non_negative_float, " (an hour)")
+
+
 def add_overlay_options(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--smoothing",
@@ -65,7 +68,7 @@ def add_overlay_options(group: argparse._ArgumentGroup) -> None:
     )
     group.add_argument(
         "--hold",
-        type=non_negative_float,
+        type=HOLD_SECONDS,
         default=1.0,
         metavar="SECONDS",
         help="a new top label must lead this long to replace the shown one (1)",

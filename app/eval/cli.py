@@ -15,7 +15,7 @@ from app.inference.engine import ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK
 from app.inference.sampling import CLIP_CONTEXT_S
 from app.results import scored_text
-from app.settings.argtypes import positive_float
+from app.settings.argtypes import positive_float, up_to
 
 DEFAULT_HOLD_S = 10.0
 OpenClassifier = Callable[[argparse.Namespace], tuple[StreamingClassifier, TopK]]
@@ -40,7 +40,7 @@ def add_eval_command(commands: argparse._SubParsersAction, open_classifier: Open
     )
     evaluate.add_argument(
         "--hold",
-        type=positive_float,
+        type=up_to(3600.0, positive_float, " (an hour a clip)"),
         default=DEFAULT_HOLD_S,
         metavar="SECONDS",
         help=f"with --session: seconds each clip is shown, looped if shorter (default {DEFAULT_HOLD_S:g})",
@@ -69,13 +69,17 @@ def run_eval(args: argparse.Namespace, open_classifier: OpenClassifier) -> int:
         lambda done: progress.show(done / len(clips), f"clips {done}/{len(clips)}"),
     )
     setting: dict[str, Any] = {"model": classifier.model_path.name, "runtime": classifier.runtime, "fps": args.fps}
+    if args.custom is not None:
+        setting["custom"] = str(args.custom)
+    failed = [c for c in clip_scores if c.error is not None]
+    playable = [c.clip for c in clip_scores if c.error is None]  # the session plays what decodes
     session = None
-    if args.session:
+    if args.session and playable:
         live_classifier, top_k = open_classifier(args)
-        total = len(clips) * args.hold
+        total = len(playable) * args.hold
         session = run_session(
             live_classifier,
-            clips,
+            playable,
             top_k,
             args.fps,
             args.hold,
@@ -88,6 +92,10 @@ def run_eval(args: argparse.Namespace, open_classifier: OpenClassifier) -> int:
         print(json.dumps(as_json(setting, clip_scores, session, args.hold)))
     else:
         print_tables(sys.stdout, setting, clip_scores, session, args.hold)
+    if failed:  # after the scores of the rest: one line each, and a failing exit
+        for score in failed:
+            print(f"error: {args.list}:{score.clip.line}: {score.error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -130,11 +138,13 @@ def as_json(
                 "steps": c.steps,
                 "rank": c.rank,
                 "top": [s.as_dict() for s in c.top],
+                **({"line": c.clip.line, "error": c.error} if c.error is not None else {}),
             }
             for c in clips
         ],
-        "top1": _share(c.rank == 1 for c in clips),
-        "top5": _share(c.rank is not None and c.rank <= 5 for c in clips),
+        "top1": _share(c.rank == 1 for c in _scored(clips)),
+        "top5": _share(c.rank is not None and c.rank <= 5 for c in _scored(clips)),
+        "failed": sum(c.error is not None for c in clips),
     }
     if session is not None:
         report["session"] = {
@@ -162,18 +172,21 @@ def as_json(
 def print_tables(
     out: TextIO, setting: dict[str, Any], clips: list[ClipScore], session: SessionScore | None, hold: float
 ) -> None:
-    print(f"{setting['model']} ({setting['runtime']}), {setting['fps']:g} fps", file=out)
+    custom = f", taught set {setting['custom']}" if "custom" in setting else ""
+    print(f"{setting['model']} ({setting['runtime']}), {setting['fps']:g} fps{custom}", file=out)
     name_width = max(len(c.clip.path.name) for c in clips)
     label_width = max(12, *(len(c.clip.expected) for c in clips))
     print(f"\nclips, each whole as `classify` sees it (context {CLIP_CONTEXT_S:g} s, {ANSWER_LONGEST})", file=out)
     print(f"{'clip':<{name_width}}  {'expected':<{label_width}}  {'rank':>4}  top-1 at the clip's end", file=out)
     for c in clips:
-        top1 = scored_text(c.top[0]) if c.top else "-"
+        top1 = scored_text(c.top[0]) if c.top else "-" if c.error is None else f"failed (line {c.clip.line})"
         rank = "-" if c.rank is None else str(c.rank)
         print(f"{c.clip.path.name:<{name_width}}  {c.clip.expected:<{label_width}}  {rank:>4}  {top1}", file=out)
-    top1 = _share(c.rank == 1 for c in clips)
-    top5 = _share(c.rank is not None and c.rank <= 5 for c in clips)
-    print(f"top-1 {top1 * 100:.1f}%  top-5 {top5 * 100:.1f}%  ({len(clips)} clips)", file=out)
+    scored = _scored(clips)
+    top1 = _share(c.rank == 1 for c in scored)
+    top5 = _share(c.rank is not None and c.rank <= 5 for c in scored)
+    failed = f", {len(clips) - len(scored)} failed" if len(scored) < len(clips) else ""
+    print(f"top-1 {top1 * 100:.1f}%  top-5 {top5 * 100:.1f}%  ({len(scored)} clips{failed})", file=out)
     if session is None:
         return
     print(
@@ -194,6 +207,11 @@ def print_tables(
         f"{_seconds(session.switch_median)}, worst {_seconds(session.switch_worst)}",
         file=out,
     )
+
+
+def _scored(clips: list[ClipScore]) -> list[ClipScore]:
+    """The clips that decoded: the shares are of these, a failed clip is reported on its own."""
+    return [c for c in clips if c.error is None]
 
 
 def _share(flags: Any) -> float:

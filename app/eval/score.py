@@ -21,11 +21,13 @@ from app.classify import StepResult, classify_video
 from app.errors import AppError
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import Scored, TopK
+from app.input_files import UnreadableFile, clipped, read_small_text, regular_file
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result
 from app.sources.files import DEFAULT_MAX_PIXELS
 from app.sources.session import Segment, SessionSource, plan_segments
 
+MAX_LIST_BYTES = 10 << 20  # a million clips' lines; more is not a list
 SWITCH_RUN = 5  # consecutive correct steps (1 s at 5 fps) that count as "switched"
 
 
@@ -42,12 +44,12 @@ def read_list(list_path: str | os.PathLike, labels: Sequence[str]) -> list[Label
     Paths are relative to the LIST file's folder. `#` starts a comment line.
     """
     list_path = Path(list_path)
-    try:
-        text = list_path.read_text(encoding="utf-8-sig")  # a spreadsheet may save a BOM
-    except FileNotFoundError:
-        raise AppError(f"list file not found: {list_path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AppError(f"cannot read list file {list_path}: {exc}") from None
+    try:  # utf-8-sig: a spreadsheet may save a BOM
+        text = read_small_text(list_path, "list file", MAX_LIST_BYTES, encoding="utf-8-sig")
+    except UnreadableFile as exc:
+        if exc.missing:
+            raise AppError(f"list file not found: {list_path}") from None
+        raise
     known = set(labels)
     clips = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -57,11 +59,15 @@ def read_list(list_path: str | os.PathLike, labels: Sequence[str]) -> list[Label
         fields = line.split("\t") if "\t" in line else next(csv.reader([line]))
         fields = [field.strip() for field in fields]
         if len(fields) != 2 or not all(fields):
-            raise AppError(f"{where}: expected 'path<TAB>label' (or 'path,label'), got {line.strip()!r}")
+            raise AppError(f"{where}: expected 'path<TAB>label' (or 'path,label'), got {clipped(line.strip())!r}")
         path, expected = list_path.parent / fields[0], fields[1]
         if expected not in known:
-            raise AppError(f"{where}: {expected!r} is not a label of the model's label map")
-        if not path.is_file():
+            raise AppError(f"{where}: {clipped(expected)!r} is not a label of the model's label map")
+        try:
+            found = regular_file(path, "video")
+        except AppError as exc:
+            raise AppError(f"{where}: {exc}") from None
+        if not found:
             raise AppError(f"{where}: video not found: {path}")
         clips.append(LabelledClip(path, expected, number))
     if not clips:
@@ -74,6 +80,7 @@ class ClipScore:
     clip: LabelledClip
     top: list[Scored]  # at the clip's end
     steps: int
+    error: str | None = None  # why the clip could not be scored (then top is empty)
 
     @property
     def rank(self) -> int | None:
@@ -90,16 +97,24 @@ def score_clips(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: Callable[[int], None] = lambda done: None,
 ) -> list[ClipScore]:
-    """Each clip from a fresh stream, the way `classify` does it."""
+    """Each clip from a fresh stream, the way `classify` does it.
+
+    A clip that cannot be decoded is a failed score (its `error`), not the end of the
+    evaluation: one bad file among hundreds must not cost the rest.
+    """
     scores = []
     for i, clip in enumerate(clips):
         last: StepResult | None = None
         steps = 0
-        for result in classify_video(classifier, clip.path, top_k, fps, max_pixels):
-            last, steps = result, steps + 1
-        if last is None:
-            raise AppError(f"{clip.path} produced no model steps")
-        scores.append(ClipScore(clip, last.top, steps))
+        try:
+            for result in classify_video(classifier, clip.path, top_k, fps, max_pixels):
+                last, steps = result, steps + 1
+            if last is None:
+                raise AppError(f"{clip.path} produced no model steps")
+        except AppError as exc:
+            scores.append(ClipScore(clip, [], steps, error=str(exc)))
+        else:
+            scores.append(ClipScore(clip, last.top, steps))
         progress(i + 1)
     return scores
 

@@ -8,6 +8,7 @@ the model's signature rather than assumed.
 from __future__ import annotations
 
 import os
+from typing import Protocol
 
 import numpy as np
 
@@ -27,6 +28,18 @@ DEFAULT_MIN_HISTORY = 3  # steps (0.6 s at 5 fps) before a restarted stream's ow
 # shared clips with changes at every phase of the restarts: 84.6% of steps right instead
 # of 83.4% with the arithmetic mean, a new action on top sooner, and surer when right.
 BLEND_POWER = 0.25
+# The head's pooled features: a running sum over the stream's frames and their count.
+POOL_SUM_STATE = "state_head_pool_buffer"
+POOL_COUNT_STATE = "state_head_pool_frame_count"
+
+
+class Head(Protocol):
+    """Maps one stream's step to log-probabilities over its own labels (a taught set)."""
+
+    labels: list[str]
+    needs_feature: bool  # reads the pooled feature (a taught head) or only the logits (groups)
+
+    def __call__(self, feature: np.ndarray | None, logits: np.ndarray) -> np.ndarray: ...
 
 
 class StreamingClassifier:
@@ -77,6 +90,8 @@ class StreamingClassifier:
         self.context_steps = context_steps
         self.answer = answer
         self.min_history = min_history
+        self.head: Head | None = None
+        self._pool: tuple[str, str] | None = None
         pairs = {n: n for n in state_names}
         self._runners: list[StreamRunner] = [model.open_stream(image.name, logits.name, pairs)]
         if context_steps:
@@ -91,7 +106,8 @@ class StreamingClassifier:
         """Classify the next frame of the stream.
 
         `frame` is float32 RGB in [0, 1] with the model's input shape ([1, 1, H, W, 3]).
-        Returns float32 logits of length `num_classes` (dequantized if the model's are not).
+        Returns float32 logits of length `num_classes` (dequantized if the model's are not), or
+        with a `head` its log-probabilities over `head.labels`.
         """
         model_input = self._to_model_input(frame)
         answers: list[tuple[int, int, np.ndarray]] = []  # (stream, steps of history, raw logits)
@@ -102,20 +118,39 @@ class StreamingClassifier:
             if self._ages[i] == self.context_steps and self.context_steps:
                 runner.reset()
                 self._ages[i] = 0
-            raw = runner.step(model_input)
+            scores = _dequantize(runner.step(model_input), self.logits_spec).reshape(-1)
+            if self.head is not None:  # per stream, before the blend: it follows changes as quickly
+                scores = self.head(self._feature(runner) if self._pool else None, scores)
             self._ages[i] += 1
-            answers.append((i, self._ages[i], raw))
+            answers.append((i, self._ages[i], scores))
         self.frames_seen += 1
-        longest = max(answers, key=lambda a: a[1])  # the first stream on a tie
-        logits = _dequantize(longest[2], self.logits_spec).reshape(-1)
+        longest = max(answers, key=lambda a: a[1])[2]  # the first stream on a tie
         if self.answer == ANSWER_LONGEST or len(self._runners) == 1:
-            return logits
-        return self._blend(answers, logits)
+            return longest
+        return self._blend(answers, longest)
+
+    def set_head(self, head: Head | None) -> None:
+        """Answer over `head.labels` from now on (None: the model's own classes again)."""
+        if head is not None and head.needs_feature:
+            self._pool = _find_pool(self.state_names, str(self.model_path))
+        self.head = head
+        self.reset()
+
+    def pool_feature(self) -> np.ndarray:
+        """The pooled feature of the stream whose answer `step` returns (what a taught head reads)."""
+        self._pool = self._pool or _find_pool(self.state_names, str(self.model_path))
+        return self._feature(self._runners[int(np.argmax(self._ages))])
+
+    def _feature(self, runner: StreamRunner) -> np.ndarray:
+        # Only the two pool tensors are read, never the other states (~2.7 MB a step on A0).
+        assert self._pool is not None
+        total, count = (runner.read_state(name) for name in self._pool)
+        return total.reshape(-1) / np.float32(max(int(count.reshape(-1)[0]), 1))
 
     def _blend(self, answers: list[tuple[int, int, np.ndarray]], longest: np.ndarray) -> np.ndarray:
-        for i, age, raw in answers:
+        for i, age, scores in answers:
             if age >= self.min_history:
-                self._latest[i] = softmax(_dequantize(raw, self.logits_spec).reshape(-1))
+                self._latest[i] = softmax(scores)
         counted = [p for p in self._latest if p is not None]
         if not counted:  # the first steps after a reset: nothing has history yet
             return longest
@@ -160,6 +195,15 @@ def _dequantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
     if spec.quantized:
         return (values.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)
     return values.astype(np.float32, copy=False)
+
+
+def _find_pool(state_names: list[str], where: str) -> tuple[str, str]:
+    if POOL_SUM_STATE not in state_names or POOL_COUNT_STATE not in state_names:
+        raise AppError(
+            f"{where} has no head pool states ({POOL_SUM_STATE}, {POOL_COUNT_STATE}): "
+            "taught actions need an official MoViNet-Stream export"
+        )
+    return POOL_SUM_STATE, POOL_COUNT_STATE
 
 
 def _find_stream_interface(

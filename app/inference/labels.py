@@ -9,7 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from app.errors import AppError, permission_denied
+from app.errors import AppError, OptionError
+from app.input_files import UnreadableFile, clipped, read_small_text
+
+#: Kinetics-600's map is 9 KB; a label map a thousand times that is not one.
+MAX_LABEL_FILE_BYTES = 10 << 20
 
 
 @dataclass(frozen=True)
@@ -25,13 +29,11 @@ def load_labels(path: str | os.PathLike, num_classes: int | None = None) -> list
     """One class name a line, in logit order; checked against the model's class count."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise AppError(f"label file not found: {path}") from None
-    except PermissionError:
-        raise permission_denied(path) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AppError(f"cannot read label file {path}: {exc}") from None
+        text = read_small_text(path, "label file", MAX_LABEL_FILE_BYTES)
+    except UnreadableFile as exc:
+        if exc.missing:
+            raise AppError(f"label file not found: {path}") from None
+        raise
     labels = [line.strip() for line in text.splitlines()]
     while labels and not labels[-1]:
         labels.pop()
@@ -57,6 +59,9 @@ class TopK:
 
     Probabilities are always over all classes, so a score means the same with or
     without a filter; the lists only decide which labels may be reported.
+
+    `unsure`: (label, p): when no candidate reaches probability p, that label (a taught
+    set's "other") comes first, scored 1 - the best candidate's probability.
     """
 
     def __init__(
@@ -66,6 +71,7 @@ class TopK:
         allow: Iterable[str] = (),
         deny: Iterable[str] = (),
         threshold: float = 0.0,
+        unsure: tuple[str, float] | None = None,
     ) -> None:
         if k < 1:
             raise AppError(f"top-k must be at least 1, got {k}")
@@ -73,15 +79,18 @@ class TopK:
             raise AppError(f"threshold must be between 0 and 1, got {threshold}")
         index = {label: i for i, label in enumerate(labels)}
         allow, deny = list(allow), list(deny)
-        unknown = [name for name in allow + deny if name not in index]
-        if unknown:
-            raise AppError(f"unknown label(s) in allow/deny list: {', '.join(repr(u) for u in unknown)}")
+        for option, names in (("allow", allow), ("deny", deny)):
+            unknown = [name for name in names if name not in index]
+            if unknown:  # named by its option, so a config file's key and line are shown
+                shown = ", ".join(repr(clipped(name)) for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+                raise OptionError(option, f"has unknown label(s), not in the label map: {shown}")
         mask = np.zeros(len(labels), bool) if allow else np.ones(len(labels), bool)
         mask[[index[name] for name in allow]] = True
         mask[[index[name] for name in deny]] = False
         self.labels = labels
         self.k = k
         self.threshold = threshold
+        self.unsure = unsure
         self._candidates = np.flatnonzero(mask)
 
     def __call__(self, logits: np.ndarray) -> list[Scored]:
@@ -91,8 +100,8 @@ class TopK:
             return []
         best = np.argpartition(-probabilities, k - 1)[:k]
         best = best[np.argsort(-probabilities[best], kind="stable")]
-        return [
-            Scored(self.labels[self._candidates[i]], float(probabilities[i]))
-            for i in best
-            if probabilities[i] >= self.threshold
-        ]
+        top = [Scored(self.labels[self._candidates[i]], float(probabilities[i])) for i in best]
+        if self.unsure is not None and top[0].score < self.unsure[1]:
+            label = self.unsure[0]
+            top = [Scored(label, 1.0 - top[0].score), *(s for s in top if s.label != label)][: self.k]
+        return [s for s in top if s.score >= self.threshold]

@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from app.errors import AppError, check_readable
+from app.errors import AppError
 from app.inference.cpu import compiled_model_missing
 from app.inference.native_stderr import captured_native_stderr, silence_native_stderr
+from app.input_files import regular_file
 
 RUNTIMES = ("auto", "litert", "litert-interpreter", "tflite")
 CONCRETE_RUNTIMES = RUNTIMES[1:]  # in the order `auto` tries them: fastest first
@@ -76,6 +77,10 @@ class StreamRunner(ABC):
     def invoke_only(self) -> None:
         """One bare model invocation with no input or state handling (the bench baseline)."""
 
+    @abstractmethod
+    def read_state(self, name: str) -> np.ndarray:
+        """One state the next step will read, uncopied where the runtime allows: read it at once."""
+
 
 @dataclass
 class LoadedModel:
@@ -107,8 +112,7 @@ def load_model(path: str | os.PathLike, runtime: str = "auto", threads: int | No
         threads = default_threads()
     if threads < 1:
         raise AppError(f"threads must be at least 1, got {threads}")
-    check_readable(path)
-    if not path.is_file():
+    if not regular_file(path, "model"):  # a FIFO would block the runtime's open forever
         raise AppError(f"model not found: {path} (run ./setup.sh or `python -m app models fetch`)")
     chosen = _resolve_runtime(runtime)
     interpreter_class = _interpreter_class(chosen)
@@ -258,6 +262,7 @@ class _InterpreterStream(StreamRunner):
         self._indices = [self._image_index, *(in_index[i] for i in pairs), *(out_index[o] for o in pairs.values())]
         self._views: list[np.ndarray] = []
         self._image_view = self._state_copies = None
+        self._state_views: dict[str, np.ndarray] = {}
         self._make_views()
         self.reset()
 
@@ -270,6 +275,7 @@ class _InterpreterStream(StreamRunner):
         count = len(self._state_index)
         self._views = views
         self._image_view = views[0]
+        self._state_views = dict(zip(self._state_index, views[1 : 1 + count], strict=True))
         self._state_copies = list(zip(views[1 : 1 + count], views[1 + count :], strict=True))
 
     def step(self, image: np.ndarray) -> np.ndarray:
@@ -294,6 +300,9 @@ class _InterpreterStream(StreamRunner):
 
     def invoke_only(self) -> None:
         self._interpreter.invoke()
+
+    def read_state(self, name: str) -> np.ndarray:
+        return self._state_views[name]
 
 
 def _unowned_view(array: np.ndarray) -> np.ndarray:
@@ -365,6 +374,10 @@ class _CompiledModelStream(StreamRunner):
             name: bank[name].read(int(np.prod(spec.shape)), spec.dtype).reshape(spec.shape)
             for name, spec in self._state_specs.items()
         }
+
+    def read_state(self, name: str) -> np.ndarray:
+        spec = self._state_specs[name]
+        return self._banks[self._parity][name].read(int(np.prod(spec.shape)), spec.dtype).reshape(spec.shape)
 
     def invoke_only(self) -> None:
         ins, outs = self._runs[self._parity]

@@ -12,12 +12,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import OptionError
 from app.events import DEFAULT_END, DEFAULT_MIN_STEPS, DEFAULT_START, EventDetector
 from app.logs.csvlog import CsvLog
 from app.logs.jsonlog import LEVELS, JsonLog
 from app.pipeline import Pipeline, Stage
-from app.settings.argtypes import non_negative_float, non_negative_int, positive_int, probability, up_to
+from app.settings.argtypes import megabytes, non_negative_int, positive_int, probability, up_to
 
 DEFAULT_MAX_MB = 10.0
 DEFAULT_KEEP = 5
@@ -31,7 +30,7 @@ def add_log_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--log-max-mb",
-        type=non_negative_float,
+        type=megabytes,
         default=DEFAULT_MAX_MB,
         metavar="MB",
         help=f"rotate the log and CSV at this size, 0 = never (default {DEFAULT_MAX_MB:g})",
@@ -67,7 +66,7 @@ def add_event_arguments(parser: argparse.ArgumentParser, defaults: bool) -> None
     )
     group.add_argument(
         "--event-min-steps",
-        type=positive_int,
+        type=up_to(10_000, positive_int, " (over half an hour at 5 fps)"),
         default=DEFAULT_MIN_STEPS if defaults else None,
         metavar="N",
         help=f"steps in a row either takes, so one noisy frame makes no event (default {DEFAULT_MIN_STEPS})",
@@ -99,8 +98,6 @@ class LogSettings:
 
 def log_settings(args: argparse.Namespace) -> LogSettings:
     """The logging options checked (AppError naming a bad one), without opening any file."""
-    if args.log and args.csv and os.path.abspath(args.log) == os.path.abspath(args.csv):
-        raise OptionError("csv", f"{args.csv} is the log file too: the CSV needs a file of its own")
     max_bytes = int(args.log_max_mb * 1_000_000) or None
     return LogSettings(args.log_level, max_bytes, args.log_keep, detector_from_args(args))
 

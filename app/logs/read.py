@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 from app.errors import AppError
 from app.events import Event, EventDetector
 from app.inference.labels import Scored
+from app.input_files import regular_file
 
 RECORD_TYPES = ("start", "step", "event", "gap", "stop")
 DEFAULT_STEP_S = 0.2  # spacing assumed between segments when a segment has a single step
@@ -77,10 +79,10 @@ def log_files(path: str | Path) -> list[Path]:
     path = Path(path)
     pattern = re.compile(re.escape(path.name) + r"\.(\d+)")
     rotated = []
-    if path.parent.is_dir():
+    if os.path.isdir(path.parent):
         rotated = [(int(m[1]), p) for p in path.parent.iterdir() if (m := pattern.fullmatch(p.name))]
     files = [p for _, p in sorted(rotated, reverse=True)]
-    if path.is_file():
+    if regular_file(path, "log"):  # a name too long, a folder or a FIFO: one line, not a traceback
         files.append(path)
     if not files:
         raise AppError(f"log not found: {path}")

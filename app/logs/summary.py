@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -63,7 +64,7 @@ def picture_cell(log_folder: Path, picture: str | None) -> str:
     if picture is None:
         return "-"
     path = log_folder / picture  # relative to the log's folder (an absolute path stays itself)
-    return str(path) if path.is_file() else f"{path} (deleted)"
+    return str(path) if os.path.isfile(path) else f"{path} (deleted)"
 
 
 def clock(seconds: float) -> str:

@@ -16,6 +16,7 @@ entities go "unavailable" when the app stops or its Pi drops off the network.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -57,9 +58,19 @@ class Topics:
         return f"{self.prefix}/picture"
 
 
+SLUG_MAX = 64  # a label of a custom label file may be any length; a topic level must stay short
+
+
 def slug(text: str) -> str:
-    """What discovery topics and unique ids may hold: letters, digits, `_` and `-`."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "x"
+    """What discovery topics and unique ids may hold: letters, digits, `_` and `-`, at most SLUG_MAX.
+
+    A longer one is cut and ends in a hash of the whole text, so two labels that share
+    their first characters still get different ids.
+    """
+    safe = re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "x"
+    if len(safe) <= SLUG_MAX:
+        return safe
+    return f"{safe[: SLUG_MAX - 9]}_{hashlib.sha256(text.encode('utf-8', 'replace')).hexdigest()[:8]}"
 
 
 @dataclass(frozen=True)

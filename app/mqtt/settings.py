@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from app.errors import AppError, OptionError
+from app.input_files import UnreadableFile, read_small_text
 
 SCHEMES = {"mqtt": 1883, "mqtts": 8883}
 USER_ENV = "MOVINET_MQTT_USER"
@@ -26,6 +27,10 @@ PASSWORD_ENV = "MOVINET_MQTT_PASSWORD"
 # MQTT topic levels: no wildcards, no empty level (a leading or doubled slash).
 TOPIC_PATTERN = re.compile(r"[^/#+\x00]+(/[^/#+\x00]+)*")
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MQTT_STRING_MAX_BYTES = 65535  # an MQTT string's 2-byte length (user name, password, topic)
+# Far beyond any real prefix, and leaves every topic the app builds on one (a discovery
+# topic adds a node id, a label and three levels) well inside an MQTT string.
+PREFIX_MAX_BYTES = 1024
 
 
 @dataclass(frozen=True)
@@ -61,12 +66,36 @@ def broker_url(text: str) -> BrokerUrl:
         )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise argparse.ArgumentTypeError(f"{text!r}: a broker URL has no path; topics are set by --mqtt-prefix")
+    try:  # what name lookup does with it, where a bad one was a UnicodeError traceback
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        name = shown(parts.hostname)
+        raise argparse.ArgumentTypeError(f"{name}: not a host name (dot-separated labels of 1 to 63)") from None
+    if port == 0:  # "any port" to a server, no broker's address
+        raise argparse.ArgumentTypeError(f"{text!r}: port 0 is no broker's port (1-65535, or none for the default)")
     user = unquote(parts.username) if parts.username else None
-    return BrokerUrl(parts.scheme, parts.hostname, port or SCHEMES[parts.scheme], user)
+    return BrokerUrl(parts.scheme, parts.hostname, SCHEMES[parts.scheme] if port is None else port, user)
+
+
+def shown(text: str) -> str:
+    """`text` quoted for a message, its start only if it is long (a 70,000-character value)."""
+    return f"{text[:20]!r}... ({len(text)} characters)" if len(text) > 40 else repr(text)
+
+
+def utf8_size(text: str) -> int | None:
+    """The bytes MQTT sends for `text`, None if it cannot be UTF-8 (an undecodable command-line byte)."""
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return None
 
 
 def topic_prefix(text: str) -> str:
     text = text.strip()
+    size = utf8_size(text)
+    if size is None or size > PREFIX_MAX_BYTES:
+        limit = f"a topic prefix is UTF-8 text of at most {PREFIX_MAX_BYTES} bytes"
+        raise argparse.ArgumentTypeError(f"{shown(text)}: {limit}")
     if not TOPIC_PATTERN.fullmatch(text):
         raise argparse.ArgumentTypeError(f"{text!r}: topic levels separated by '/', none empty, no '+' or '#'")
     return text
@@ -80,7 +109,7 @@ def client_id(text: str) -> str:
 
 def existing_file(text: str) -> Path:
     path = Path(text)
-    if not path.is_file():
+    if not os.path.isfile(path):  # False, not OSError, for a name too long
         raise argparse.ArgumentTypeError(f"no such file: {path}")
     return path
 
@@ -113,12 +142,26 @@ class MqttSettings:
 
 def read_password(path: Path | None, env: Mapping[str, str]) -> str | None:
     if path is None:
-        return env.get(PASSWORD_ENV) or None
+        password = env.get(PASSWORD_ENV) or None
+        check_mqtt_string(password, f"${PASSWORD_ENV}")
+        return password
     try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise OptionError("mqtt_password_file", f"{path}: cannot read: {reason}") from None
+        password = read_small_text(path, "password file", MQTT_STRING_MAX_BYTES).strip() or None
+    except UnreadableFile as exc:
+        raise OptionError("mqtt_password_file", f"{path}: cannot read: {exc.reason}") from None
+    check_mqtt_string(password, f"--mqtt-password-file {path}")
+    return password
+
+
+def check_mqtt_string(text: str | None, what: str) -> None:
+    """AppError unless `text` fits an MQTT string (once a struct.error deep in paho)."""
+    if text is None:
+        return
+    size = utf8_size(text)
+    if size is None:
+        raise AppError(f"{what}: not UTF-8 text, which MQTT requires")
+    if size > MQTT_STRING_MAX_BYTES:
+        raise AppError(f"{what}: {size} bytes, MQTT allows at most {MQTT_STRING_MAX_BYTES} bytes")
 
 
 def mqtt_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> MqttSettings | None:
@@ -133,6 +176,8 @@ def mqtt_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ)
         tls_url = BrokerUrl("mqtts", url.host, url.port if url.port != SCHEMES["mqtt"] else SCHEMES["mqtts"], None)
         raise OptionError("mqtt", f"{url} is not TLS, yet a CA file is given", str(tls_url))
     user = args.mqtt_user or url.user or env.get(USER_ENV) or None
+    user_from = "--mqtt-user" if args.mqtt_user else "the MQTT user in --mqtt" if url.user else f"${USER_ENV}"
+    check_mqtt_string(user, user_from)
     password = read_password(args.mqtt_password_file, env)
     if password is not None and user is None:
         raise AppError(f"an MQTT password needs a user: --mqtt-user, mqtt://USER@HOST or ${USER_ENV}")

@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from app.input_files import clipped
+
 N = TypeVar("N", int, float)
 
 
@@ -24,7 +26,7 @@ def _number(text: str, kind: type[int] | type[float]) -> float:
         value = kind(text)
     except ValueError:
         noun = "a whole number" if kind is int else "a number"
-        raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {noun}, got {clipped(text)!r}") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
@@ -79,3 +81,8 @@ def up_to(limit: N, convert: Callable[[str], N], why: str = "") -> Callable[[str
 
 #: A Pi has 4 cores and more threads stop helping this model; runtimes take a C int.
 thread_count = up_to(64, positive_int)
+
+#: Durations and sizes with a ceiling: waits of 1e300 s overflow the system clock, and a
+#: cap of 1e300 MB is no cap. A day and a terabyte are beyond anything a run needs.
+seconds_up_to_a_day = up_to(86400.0, positive_float, " (a day)")
+megabytes = up_to(1_000_000.0, non_negative_float, " (1 TB; 0 = no limit)")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import AppError, OptionError
+from app.input_files import UnreadableFile, clipped, read_small_text
 
 #: Options that make no sense inside a config file.
 NOT_CONFIGURABLE = {"help", "config", "handler"}
@@ -39,6 +40,8 @@ def config_actions(parser: argparse.ArgumentParser) -> dict[str, argparse.Action
 MAX_CONFIG_BYTES = 64 * 1024
 #: Deeper arrays or tables than any option needs; tomllib itself would recurse until Python's limit.
 MAX_NESTING = 32
+#: A problem's own text is cut here: a 60,000-character value makes no 60 KB line.
+MAX_PROBLEM_CHARS = 200
 #: Unknown keys listed one by one; beyond this they are summed up in one line.
 MAX_UNKNOWN_LISTED = 5
 
@@ -54,7 +57,7 @@ class ConfigFile:
 
     def where(self, key: str) -> str:
         """`FILE:LINE: key`, how messages about a value from this file name it."""
-        return f"{self.path}:{self.lines.get(key, '?')}: {key}"
+        return f"{self.path}:{self.lines.get(key, '?')}: {clipped(key)}"
 
     def describe(self, error: AppError, args: argparse.Namespace) -> str:
         """The error's message, naming the key and line when the bad value came from this file."""
@@ -69,17 +72,12 @@ def parse_config(path: str | os.PathLike, parser: argparse.ArgumentParser) -> Co
     config = ConfigFile(Path(path))
     path = config.path
     try:
-        with path.open("rb") as handle:
-            raw_bytes = handle.read(MAX_CONFIG_BYTES + 1)
-        if len(raw_bytes) > MAX_CONFIG_BYTES:
-            config.problems.append(f"{path}: too big for a config file (over {MAX_CONFIG_BYTES // 1024} KB)")
-            return config
-        text = raw_bytes.decode("utf-8")
-    except FileNotFoundError:
-        config.problems.append(f"{path}: no such file")
+        text = read_small_text(path, "config file", MAX_CONFIG_BYTES)
+    except UnreadableFile as exc:
+        config.problems.append(f"{path}: {'no such file' if exc.missing else exc.reason}")
         return config
-    except (OSError, UnicodeDecodeError) as exc:
-        config.problems.append(f"{path}: cannot read: {exc}")
+    except AppError as exc:  # permission denied
+        config.problems.append(str(exc))
         return config
     too_deep = _line_nested_deeper_than(text, MAX_NESTING)
     if too_deep is not None:
@@ -105,7 +103,7 @@ def parse_config(path: str | os.PathLike, parser: argparse.ArgumentParser) -> Co
         try:
             config.values[key] = _convert(action, raw)
         except ValueError as exc:
-            found.append((config.lines.get(key, 0), f"{config.where(key)}: {exc}"))
+            found.append((config.lines.get(key, 0), f"{config.where(key)}: {clipped(str(exc), MAX_PROBLEM_CHARS)}"))
     found += _unknown_key_problems(config, unknown, actions)
     config.problems = [problem for _, problem in sorted(found, key=lambda item: item[0])]
     return config
@@ -138,7 +136,7 @@ def _unknown_key_problems(
     lines = config.lines
     if len(unknown) > MAX_UNKNOWN_LISTED:  # one line, not thousands (and no fuzzy matching for each)
         first = min(unknown, key=lambda key: lines.get(key, 0))
-        named = ", ".join(repr(key) for key in unknown[:MAX_UNKNOWN_LISTED])
+        named = ", ".join(repr(clipped(key)) for key in unknown[:MAX_UNKNOWN_LISTED])
         problem = f"{config.where(first)}: {len(unknown)} unknown keys ({named}, ...): see `python -m app run --help`"
         return [(lines.get(first, 0), problem)]
     problems = []
@@ -221,6 +219,9 @@ def _convert_scalar(action: argparse.Action, raw: Any) -> Any:
         value = convert(str(raw)) if callable(convert) else raw
     except (argparse.ArgumentTypeError, ValueError, TypeError) as exc:
         raise ValueError(str(exc) or f"invalid value {raw!r}") from None
+    if isinstance(raw, str) and isinstance(value, int | float) and not isinstance(value, bool):
+        # `threads = "4"`: a quoted number is a string in TOML, and a config that means a number says one
+        raise ValueError(f"expected a number, got the string {raw!r}: write it without quotes")
     if action.choices is not None and value not in action.choices:
         raise ValueError(f"must be one of {', '.join(map(str, action.choices))}, got {raw!r}")
     return value

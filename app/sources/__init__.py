@@ -56,6 +56,7 @@ def open_source(
     model_size: tuple[int, int] = (172, 172),
     fps: float = 5.0,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    autofocus: bool = True,
 ) -> FrameSource:
     """Build (not yet open) the source named by `--source`; `fps` is the model's sampling rate.
 
@@ -67,9 +68,9 @@ def open_source(
         from app.sources.picamera import PiCameraSource, find_pi_camera
 
         if find_pi_camera():
-            source: FrameSource = PiCameraSource(model_size=model_size, sample_fps=fps)
+            source: FrameSource = PiCameraSource(model_size=model_size, sample_fps=fps, autofocus=autofocus)
         elif (device := first_v4l2_device()) is not None:
-            source = OpenCVSource(device)
+            source = OpenCVSource(device, model_size=model_size)
         else:
             raise OptionError(
                 "source", "auto found no camera (no Pi camera, no V4L2 camera): give a file, URL or /dev/videoN"
@@ -79,8 +80,8 @@ def open_source(
     if spec in PI_CAMERA_SPECS:
         from app.sources.picamera import PiCameraSource
 
-        return PiCameraSource(model_size=model_size, sample_fps=fps)
+        return PiCameraSource(model_size=model_size, sample_fps=fps, autofocus=autofocus)
     path = file_path(spec)
     if path is None:
-        return OpenCVSource(spec)
+        return OpenCVSource(spec, model_size=model_size)
     return FileSource(path, realtime=realtime, loop=loop, max_pixels=max_pixels)

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageSequence, UnidentifiedImageError
 
-from app.errors import AppError, check_readable
+from app.errors import AppError
+from app.input_files import regular_file
 from app.sources.base import Frame, FrameSource, Keep
 
 GIF_SUFFIXES = {".gif"}
@@ -35,20 +36,23 @@ log = logging.getLogger(__name__)
 
 
 def read_video(
-    path: str | os.PathLike, keep: Callable[[float], bool] = lambda t: True, max_pixels: int = DEFAULT_MAX_PIXELS
+    path: str | os.PathLike,
+    keep: Callable[[float], bool] = lambda t: True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    warn_short: bool = True,
 ) -> Iterator[Frame]:
     """Yield the frames of a video file for which keep(timestamp) is true.
 
     Raises AppError if the file is missing, cannot be opened, holds no frames or frames
-    of more than `max_pixels` pixels; warns when it ends far short of what it declares.
+    of more than `max_pixels` pixels; warns when it ends far short of what it declares
+    (unless `warn_short` is False: a loop's later passes, which would only repeat it).
     """
     path = Path(path)
-    check_readable(path)
-    if not path.is_file():
+    if not regular_file(path, "video"):
         raise AppError(f"video not found: {path}")
     reader = _read_gif if path.suffix.lower() in GIF_SUFFIXES else _read_with_opencv
     decoded = 0
-    for frame_or_count in reader(path, keep, max_pixels):
+    for frame_or_count in reader(path, keep, max_pixels, warn_short):
         if isinstance(frame_or_count, int):
             decoded = frame_or_count
             continue
@@ -62,7 +66,7 @@ def frame_count(path: str | os.PathLike) -> int:
     """The container's frame count (0 if it does not say): for progress display only."""
     path = Path(path)
     if path.suffix.lower() in GIF_SUFFIXES:
-        size = _gif_screen_size(path) if path.is_file() else None
+        size = _gif_screen_size(path) if os.path.isfile(path) else None
         if size is None or size[0] * size[1] > DEFAULT_MAX_PIXELS:  # read_video refuses or explains it
             return 0
         try:
@@ -86,7 +90,9 @@ def video_fps(path: str | os.PathLike) -> float:
         capture.release()
 
 
-def _read_with_opencv(path: Path, keep: Callable[[float], bool], max_pixels: int) -> Iterator[Frame | int]:
+def _read_with_opencv(
+    path: Path, keep: Callable[[float], bool], max_pixels: int, warn_short: bool
+) -> Iterator[Frame | int]:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise AppError(f"cannot open video {path}: not a format OpenCV can decode")
@@ -105,7 +111,8 @@ def _read_with_opencv(path: Path, keep: Callable[[float], bool], max_pixels: int
                     yield Frame(index, t, _three_channels(image, "BGR"), "BGR")
             index += 1
             yield index  # frames decoded so far, sampled or not
-        _warn_if_short(path, index, t, declared, fps)
+        if warn_short:
+            _warn_if_short(path, index, t, declared, fps)
     finally:
         capture.release()
 
@@ -160,7 +167,7 @@ def _gif_screen_size(path: Path) -> tuple[int, int] | None:
     return struct.unpack("<HH", header[6:10])
 
 
-def _read_gif(path: Path, keep: Callable[[float], bool], max_pixels: int) -> Iterator[Frame | int]:
+def _read_gif(path: Path, keep: Callable[[float], bool], max_pixels: int, warn_short: bool) -> Iterator[Frame | int]:
     if (size := _gif_screen_size(path)) is not None:
         _check_size(path, *size, max_pixels)
     try:
@@ -175,7 +182,7 @@ def _read_gif(path: Path, keep: Callable[[float], bool], max_pixels: int) -> Ite
             for index, frame in enumerate(ImageSequence.Iterator(image)):
                 _check_size(path, *frame.size, max_pixels)
                 if keep(t):
-                    yield Frame(index, t, np.asarray(frame.convert("RGB")), "RGB")
+                    yield Frame(index, t, rgb_array(frame), "RGB")
                 yield index + 1
                 # GIF frame delays are in milliseconds; browsers treat 0 as 100 ms.
                 t += (frame.info.get("duration") or 100) / 1000.0
@@ -183,6 +190,22 @@ def _read_gif(path: Path, keep: Callable[[float], bool], max_pixels: int) -> Ite
             raise AppError(f"{path} is damaged: {exc}") from None
         except Image.DecompressionBombError as exc:
             raise AppError(f"{path}: refused as a decompression bomb: {exc}") from None
+
+
+def rgb_array(frame: Image.Image) -> np.ndarray:
+    """The frame as an RGB array, with no full-size copy beyond the one that is returned.
+
+    Pillow holds a GIF's frames after the first as RGB already (converting would copy them),
+    and the first as palette indices, which a colour lookup turns into RGB in one pass.
+    """
+    if frame.mode == "RGB":
+        return np.asarray(frame)
+    if frame.mode == "P" and "transparency" not in frame.info:
+        palette = np.zeros((256, 3), np.uint8)
+        colours = np.frombuffer(bytes(frame.getpalette("RGB") or []), np.uint8).reshape(-1, 3)[:256]
+        palette[: len(colours)] = colours
+        return palette[np.asarray(frame)]
+    return np.asarray(frame.convert("RGB"))
 
 
 class FileSource(FrameSource):
@@ -214,8 +237,7 @@ class FileSource(FrameSource):
         return fps if 1 <= fps <= 240 else None  # outside that, the container's rate is not to be trusted
 
     def open(self) -> None:
-        check_readable(self.path)
-        if not self.path.is_file():
+        if not regular_file(self.path, "video"):
             raise AppError(f"video not found: {self.path}")
         self._closed = False
 
@@ -225,7 +247,8 @@ class FileSource(FrameSource):
         started = time.monotonic()
         while not self._closed:
             last_t, count = 0.0, 0
-            for frame in read_video(self.path, lambda t, o=offset: keep(t + o), self.max_pixels):
+            first_pass = index_offset == 0  # a truncated file is said once, not on every loop
+            for frame in read_video(self.path, lambda t, o=offset: keep(t + o), self.max_pixels, first_pass):
                 if self._closed:
                     return
                 t = frame.t + offset

@@ -23,8 +23,10 @@ tests/fakes/picamera2 for where in their source):
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -55,6 +57,11 @@ HEADLESS_MIN_FPS = 10.0
 #: a PiSP stream); a width that is one already keeps the rounding from squashing the picture.
 LORES_WIDTH_ALIGN = 64
 
+#: picamera2 0.3.20 added cancel_all_and_flush and capture_request(wait=SECONDS); before it
+#: a bounded wait blocks for ever and a stalled camera can never be closed.
+MIN_PICAMERA2 = "0.3.20"
+UPGRADE = "sudo apt install --only-upgrade python3-picamera2"
+
 NUMPY_FIX = (
     "the system's python3-picamera2 and simplejpeg are built for the system's numpy: "
     "run ./setup.sh again (it pins the venv's numpy to the system's major version)"
@@ -76,6 +83,41 @@ def import_picamera2() -> Any:
         # or AttributeError ("_ARRAY_API not found"), not ImportError.
         raise AppError(f"picamera2 cannot be loaded with numpy {np.__version__} ({exc}): {NUMPY_FIX}") from None
     return Picamera2
+
+
+def check_picamera2(Picamera2: Any) -> None:
+    """AppError with the command to run if this picamera2 cannot bound a capture or close a stalled camera."""
+    if hasattr(Picamera2, "cancel_all_and_flush"):
+        return
+    try:
+        from importlib.metadata import version
+
+        installed = version("picamera2")
+    except Exception:
+        installed = "older than " + MIN_PICAMERA2
+    raise AppError(
+        f"picamera2 {installed} is too old: a stalled camera would hang the app (needs {MIN_PICAMERA2}): run {UPGRADE}"
+    )
+
+
+def release_leftover(Picamera2: Any, number: int) -> None:
+    """Free what a failed `Picamera2(n)` leaves behind: its notify pipe and its registration.
+
+    picamera2.py: __init__ opens the pipe and registers the object with the class-level
+    CameraManager before opening the camera, and close() returns early for a camera that
+    never opened, so each failed try (a busy camera) would keep two file descriptors.
+    """
+    manager = getattr(Picamera2, "_cm", None)
+    leftover = getattr(manager, "cameras", {}).get(number)
+    if leftover is None or getattr(leftover, "is_open", True):
+        return
+    for release in (lambda: leftover.notifymeread.close(), lambda: os.close(leftover.notifyme_w)):
+        with contextlib.suppress(AttributeError, OSError):
+            release()
+    try:
+        manager.cleanup(number)  # also stops the manager's thread when no camera is left
+    except Exception as exc:
+        log.debug("picamera2's camera manager kept the failed camera: %s", exc)
 
 
 def pi_cameras(Picamera2: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -162,6 +204,7 @@ class PiCameraSource(FrameSource):
         camera_index: int = 0,
         capture_timeout: float = CAPTURE_TIMEOUT_S,
         sample_fps: float = 5.0,
+        autofocus: bool = True,
     ) -> None:
         self.name = f"picamera{camera_index}"
         self.model_size = model_size
@@ -170,6 +213,9 @@ class PiCameraSource(FrameSource):
         self.camera_index = camera_index
         self.capture_timeout = capture_timeout
         self.sample_fps = sample_fps
+        #: Continuous autofocus on a camera with a focus lens (Camera Module 3): libcamera's
+        #: default is manual focus at a fixed distance (rpicam-apps asks for continuous itself).
+        self.autofocus = autofocus
         #: A preview shows the main stream (set by app/display/picamera_preview.py); without
         #: one only the small stream the model needs is made.
         self.displayed = False
@@ -178,8 +224,9 @@ class PiCameraSource(FrameSource):
         #: must be started first, or start() runs a null one.
         self.on_configured: Callable[[Any], None] | None = None
         #: Called with the Picamera2 when no frame came within capture_timeout, before the
-        #: SourceError: a preview can tell whether it killed picamera2's loop (AppError).
-        self.on_stalled: Callable[[Any], None] | None = None
+        #: SourceError: a preview can tell whether it killed picamera2's loop (AppError), or
+        #: return True when the run is over (its window was closed): frames() then just ends.
+        self.on_stalled: Callable[[Any], bool] | None = None
         self._stream = "main"
         self._geometry: tuple[int, int] = (0, 0)
         self._colour_space: Any = None
@@ -195,6 +242,7 @@ class PiCameraSource(FrameSource):
 
     def open(self) -> None:
         Picamera2 = import_picamera2()
+        check_picamera2(Picamera2)
         from libcamera import ColorSpace
 
         try:
@@ -213,6 +261,7 @@ class PiCameraSource(FrameSource):
         except IndexError:  # the camera went away since the listing
             raise AppError("no Pi camera found: check the ribbon cable and `rpicam-hello --list-cameras`") from None
         except Exception as exc:
+            release_leftover(Picamera2, pi[self.camera_index].get("Num", self.camera_index))
             cause = root_cause(exc)
             hint = ""
             if "busy" in str(cause).lower():
@@ -237,6 +286,14 @@ class PiCameraSource(FrameSource):
         self._first_timestamp = None
         self.camera = camera
 
+    def _controls(self, camera: Any, fps: float) -> dict[str, Any]:
+        controls: dict[str, Any] = {"FrameRate": fps}
+        if self.autofocus and "AfMode" in camera.camera_controls:  # a camera without a lens motor refuses it
+            from libcamera import controls as libcamera_controls
+
+            controls["AfMode"] = libcamera_controls.AfModeEnum.Continuous
+        return controls
+
     def _configuration(self, camera: Any, colour_space: Any) -> dict[str, Any]:
         size = lores_size(self.model_size, self.preview_size)
         common = {"colour_space": colour_space, "buffer_count": BUFFER_COUNT, "raw": None, "encode": None}
@@ -244,14 +301,14 @@ class PiCameraSource(FrameSource):
             return camera.create_video_configuration(
                 main={"size": self.preview_size, "format": "XBGR8888"},
                 lores={"size": size, "format": "YUV420"},
-                controls={"FrameRate": self.camera_fps},
+                controls=self._controls(camera, self.camera_fps),
                 display="main",
                 **common,
             )
         fps = min(self.camera_fps, max(HEADLESS_MIN_FPS, 2 * self.sample_fps))
         return camera.create_video_configuration(
             main={"size": size, "format": "YUV420"},
-            controls={"FrameRate": fps},
+            controls=self._controls(camera, fps),
             display=None,
             # picamera2 picks the sensor mode by this size: the preview's, so the field of
             # view is the kiosk's, not a small cropped mode's.
@@ -268,9 +325,15 @@ class PiCameraSource(FrameSource):
             raise AppError(f"the Pi camera gave {stream['format']} for the model's stream, not YUV420")
         self._geometry = stream["size"]
         self._colour_space = config["colour_space"]
-        self._frame_rate = float(config["controls"].get("FrameRate", CAMERA_FPS))
+        # libcamera holds the frame rate to what the sensor mode can do: its fastest frame
+        # is FrameDurationLimits' minimum once configured (the first frame's FrameDuration
+        # then says exactly).
+        asked = float(config["controls"].get("FrameRate", CAMERA_FPS))
+        fastest = camera.camera_controls.get("FrameDurationLimits", (0,))[0]
+        self._frame_rate = min(asked, 1e6 / fastest) if fastest else asked
+        focus = "continuous autofocus" if "AfMode" in config["controls"] else "fixed focus"
         log.info(
-            "Pi camera %d (%s): %s stream %dx%d YUV420, stride %d, %s, %d buffers, %g fps",
+            "Pi camera %d (%s): %s stream %dx%d YUV420, stride %d, %s, %d buffers, %.3g fps, %s",
             self.camera_index,
             camera.camera_properties.get("Model", "?"),
             self._stream,
@@ -279,29 +342,19 @@ class PiCameraSource(FrameSource):
             self._colour_space,
             config["buffer_count"],
             self._frame_rate,
+            focus,
         )
 
     def frames(self, keep: Keep) -> Iterator[Frame]:
         index = 0
-        while (camera := self.camera) is not None:
-            try:
-                request = camera.capture_request(wait=self.capture_timeout)
-            except CancelledError:  # close() flushed the job: closed, not failed
-                return
-            except CaptureTimeout:
-                if self.camera is None:
-                    return
-                camera.cancel_all_and_flush()  # else the stale job swallows the next frame
-                if self.on_stalled is not None:
-                    self.on_stalled(camera)
-                raise SourceError(f"the Pi camera gave no frame for {self.capture_timeout:g} s") from None
-            except Exception as exc:
-                if self.camera is None:
-                    return
-                raise SourceError(f"Pi camera stopped: {exc}") from None
+        while (captured := self._capture()) is not None:
+            camera, request = captured
             now = time.monotonic()
             with self._request_lock:
                 try:
+                    # close() may have run since the capture: its camera's buffers are gone.
+                    if self.camera is not camera:
+                        return
                     t = self._stream_time(request.get_metadata(), now)
                     array = request.make_array(self._stream) if keep(t) else None  # a copy
                 finally:
@@ -311,6 +364,31 @@ class PiCameraSource(FrameSource):
                 yield Frame(index, t, i420_to_rgb(array, width, height, self._colour_space), "RGB", now)
             index += 1
 
+    def _capture(self) -> tuple[Any, Any] | None:
+        """(camera, its next completed request), or None once closed; SourceError when it stalls."""
+        with self._request_lock:
+            # Queued under the lock close() takes first, so a capture is either cancelled by
+            # close() or never queued: none waits out the timeout on a closed camera.
+            camera = self.camera
+            if camera is None:
+                return None
+            job = camera.capture_request(wait=False)
+        try:
+            return camera, camera.wait(job, timeout=self.capture_timeout)
+        except CancelledError:  # close() flushed the job: closed, not failed
+            return None
+        except CaptureTimeout:
+            if self.camera is None:
+                return None
+            camera.cancel_all_and_flush()  # else the stale job swallows the next frame
+            if self.on_stalled is not None and self.on_stalled(camera):
+                return None
+            raise SourceError(f"the Pi camera gave no frame for {self.capture_timeout:g} s") from None
+        except Exception as exc:
+            if self.camera is None:
+                return None
+            raise SourceError(f"Pi camera stopped: {exc}") from None
+
     def _stream_time(self, metadata: dict, now: float) -> float:
         """Seconds since the first frame, from the sensor's own timestamps when present."""
         stamp = metadata.get("SensorTimestamp")
@@ -318,11 +396,14 @@ class PiCameraSource(FrameSource):
             stamp = int(now * 1e9)
         if self._first_timestamp is None:
             self._first_timestamp = stamp
+            if duration := metadata.get("FrameDuration"):  # microseconds, what the sensor really did
+                self._frame_rate = 1e6 / duration
         return (stamp - self._first_timestamp) / 1e9
 
     def close(self) -> None:
         """Safe from any thread, even while frames() waits on a stalled camera."""
-        camera, self.camera = self.camera, None
+        with self._request_lock:
+            camera, self.camera = self.camera, None
         if camera is None:
             return
         camera.cancel_all_and_flush()  # a waiting capture ends with CancelledError

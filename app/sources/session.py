@@ -101,7 +101,7 @@ def _held(segment: Segment, keep: Keep, max_pixels: int) -> Iterator[tuple[float
     offset = 0.0
     while offset < segment.hold:
         clip_pass = _Pass(offset, segment.hold, keep)
-        for frame in read_video(segment.path, clip_pass.wanted, max_pixels):
+        for frame in read_video(segment.path, clip_pass.wanted, max_pixels, warn_short=offset == 0):
             t = frame.t + offset
             if t >= segment.hold:
                 return

@@ -8,7 +8,9 @@ buffer, not a thread. Only a complete head is handed on (`Admit`), and:
 
 * a head must arrive within `deadline` seconds of connecting, else the connection is closed;
 * one address may hold `per_address` connections at once (heads being read and requests
-  being served); more are closed at once;
+  being served); a new one past that takes the place of the address's oldest head still
+  being read, so slow connections from a shared address (the owner's own, a NAT's) cannot
+  keep a real client from it out; with none being read, the new one is closed at once;
 * at most `pending` heads are read at once; when full, the oldest is dropped to make room,
   so a flood of slow connections cannot keep a real client (whose head comes in one
   packet) from being read.
@@ -135,17 +137,23 @@ class Gate:
                 return
             with self._lock:
                 crowded = self._open[address[0]] >= self.limits.per_address
-                if not crowded:
-                    self._open[address[0]] += 1
+            if crowded and (slowest := self._oldest_head_from(address[0])) is not None:
+                self._drop(slowest)  # the address's slowest head makes room: a real head comes at once
+                crowded = False
             if crowded:
-                sock.close()  # hang up at once rather than queue
+                sock.close()  # every place is serving a request: hang up at once rather than queue
                 continue
+            with self._lock:
+                self._open[address[0]] += 1
             if len(self._pending) >= self.limits.pending:
                 self._drop(next(iter(self._pending.values())))  # the oldest makes room
             sock.setblocking(False)
             pending = _Pending(sock, address, time.monotonic() + self.limits.deadline)
             self._pending[sock] = pending
             self._selector.register(sock, selectors.EVENT_READ)
+
+    def _oldest_head_from(self, host: str) -> _Pending | None:
+        return next((pending for pending in self._pending.values() if pending.address[0] == host), None)
 
     def _read(self, pending: _Pending) -> None:
         try:

@@ -41,7 +41,8 @@ HTML = """<!doctype html>
     </dl>
     <h2 id="pictures-title" hidden>Last events</h2>
     <ul id="pictures"></ul>
-    <p class="links"><a href="api/status">status JSON</a> · <a href="snapshot.jpg">snapshot</a></p>
+    <p class="links"><a href="api/status">status JSON</a> · <a href="snapshot.jpg">snapshot</a>
+      · <a href="teach">teach</a></p>
   </section>
 </main>
 </body>

@@ -1,8 +1,9 @@
 """The web view's HTTP server: a head-reading gate in front of a strict handler per request.
 
-One request per connection (HTTP/1.0: no keep-alive to manage), GET and HEAD only, a fixed
-set of paths, and nothing read from disk but the event pictures, by names of one exact
-shape (web/pictures.py). Connections are accepted and their request heads
+One request per connection (HTTP/1.0: no keep-alive to manage), GET and HEAD only (POST
+only for the Teach page's changes, with no body), a fixed set of paths, and nothing read
+from disk but the event pictures and the taught examples' thumbnails, by names of one
+exact shape (web/pictures.py, web/teach.py). Connections are accepted and their request heads
 read by one thread (app/web/gate.py), within a deadline, a byte budget and per-address
 and total caps, so idle and slow clients cost no thread. A complete head gets a handler
 thread: MAX_HANDLERS for anyone, and RESERVED_HANDLERS more kept for requests that carry
@@ -14,7 +15,6 @@ streams are capped.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import io
 import json
 import logging
@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.client import HTTPException, parse_headers
-from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from socketserver import _SocketWriter  # type: ignore[attr-defined]  # http.server's own unbuffered writer
@@ -34,9 +33,11 @@ from urllib.parse import parse_qs, urlsplit
 
 from app.web import page as web_page
 from app.web import pictures as event_pictures
+from app.web.access import TEACH_HEADER, loopback_host, offers_token, same_site
 from app.web.gate import Arrival, Gate, GateLimits
 from app.web.status import LiveStatus
 from app.web.stream import JpegStream
+from app.web.teach import TeachDesk
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,6 @@ MAX_STREAMS = 8  # MJPEG and event streams together: 4 pages
 STREAM_POLL_S = 1.0  # how often a stream checks for shutdown while nothing new comes
 EVENTS_MIN_INTERVAL_S = 0.1  # at most 10 status messages a second, however fast the model runs
 LISTEN_BACKLOG = 128  # connections the kernel queues until the gate accepts them
-LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 HEALTH_PATH = "/healthz"
 
 SECURITY_HEADERS = {
@@ -82,23 +82,6 @@ def listening_socket(family: socket.AddressFamily, address: tuple[Any, ...]) -> 
     return sock
 
 
-def offers_token(token: str, cookie_name: str, query: Mapping[str, list[str]], headers: Any) -> bool:
-    """Whether the request carries `token`: in the address, as a Bearer header or as the cookie."""
-    scheme, _, value = headers.get("Authorization", "").partition(" ")
-    try:
-        morsel = SimpleCookie(headers.get("Cookie", "")).get(cookie_name)
-    except CookieError:
-        morsel = None
-    candidates = [
-        query.get("token", [None])[0],
-        value.strip() if scheme.lower() == "bearer" else None,
-        morsel.value if morsel is not None else None,
-    ]
-    expected = token.encode()
-    # Constant-time: how much of a guess matches must not show in the response time.
-    return any(hmac.compare_digest(c.encode(), expected) for c in candidates if c)
-
-
 class WebServer:
     """Serves the page, its streams and the API for one pipeline."""
 
@@ -110,8 +93,10 @@ class WebServer:
         stream: JpegStream,
         token: str | None,
         pictures: Path | None = None,
+        teach: TeachDesk | None = None,
     ) -> None:
         self.status = status
+        self.teach = teach  # the Teach page's desk, if any
         self.stream = stream
         self.pictures = pictures  # the event pictures' folder, if any
         self.token = token
@@ -250,27 +235,18 @@ class WebHandler(BaseHTTPRequestHandler):
     # -- methods ------------------------------------------------------------------------
     def do_GET(self) -> None:
         url = urlsplit(self.path)
-        try:
-            query = parse_qs(url.query, max_num_fields=MAX_QUERY_FIELDS)
-        except ValueError:
-            self.send_error(HTTPStatus.BAD_REQUEST, "too many query fields")
-            return
-        if not self._host_allowed():
-            self.send_error(HTTPStatus.FORBIDDEN, "this address is served to loopback names only")
-            return
-        if not self._authorized(query):
-            self._reply(
-                HTTPStatus.UNAUTHORIZED,
-                b"a token is needed: open this address with ?token=YOUR_TOKEN once\n",
-                "text/plain; charset=utf-8",
-                {"WWW-Authenticate": 'Bearer realm="movinet"'},
-            )
+        query = self._admitted(url.query)
+        if query is None:
             return
         offered = query.get("token", [None])[0]
-        if url.path == "/" and offered is not None:
+        if url.path in ("/", "/teach") and offered is not None:
             # Swap the token in the address for a cookie, and drop it from the history.
             cookie = f"{self.server.cookie_name}={offered}; Path=/; HttpOnly; SameSite=Strict"
-            self._reply(HTTPStatus.SEE_OTHER, b"", "text/plain", {"Location": "./", "Set-Cookie": cookie})
+            where = "./" if url.path == "/" else "teach"
+            self._reply(HTTPStatus.SEE_OTHER, b"", "text/plain", {"Location": where, "Set-Cookie": cookie})
+            return
+        if self.server.teach is not None and (reply := self.server.teach.get(url.path)) is not None:
+            self._reply(*reply)
             return
         route = ROUTES.get(url.path)
         if route is None and url.path.startswith(PICTURES_PATH):
@@ -287,19 +263,46 @@ class WebHandler(BaseHTTPRequestHandler):
     def _method_not_allowed(self) -> None:
         self._reply(HTTPStatus.METHOD_NOT_ALLOWED, b"GET or HEAD only\n", "text/plain", {"Allow": "GET, HEAD"})
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _method_not_allowed
+    def do_POST(self) -> None:
+        """The Teach page's changes only (app/web/teach.py), with the same token rules as GET."""
+        url = urlsplit(self.path)
+        if self.server.teach is None or not url.path.startswith(TEACH_API):
+            self._method_not_allowed()
+            return
+        query = self._admitted(url.query)
+        if query is None:
+            return
+        if not same_site(self.headers):
+            self._json(HTTPStatus.FORBIDDEN, {"error": f"a change needs the {TEACH_HEADER}: 1 header, from this site"})
+            return
+        reply = self.server.teach.post(url.path, query)
+        if reply is None:
+            self.send_error(HTTPStatus.NOT_FOUND)
+            return
+        self._reply(*reply)
+
+    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _method_not_allowed
 
     # -- checks -------------------------------------------------------------------------
-    def _host_allowed(self) -> bool:
-        """Without a token, only loopback names: no web page can rebind its own name to us (DNS rebinding).
-
-        A browser always sends Host, so a request without one is no such attack.
-        """
-        if self.server.token is not None:
-            return True
-        host = self.headers.get("Host", "")
-        name = host[1 : host.find("]")] if host.startswith("[") else host.rpartition(":")[0] or host
-        return not name or name.lower() in LOOPBACK_NAMES
+    def _admitted(self, query_text: str) -> dict[str, list[str]] | None:
+        """The query if the request may be served (host and token); else None, answered."""
+        try:
+            query = parse_qs(query_text, max_num_fields=MAX_QUERY_FIELDS)
+        except ValueError:
+            self.send_error(HTTPStatus.BAD_REQUEST, "too many query fields")
+            return None
+        if self.server.token is None and not loopback_host(self.headers):
+            self.send_error(HTTPStatus.FORBIDDEN, "this address is served to loopback names only")
+            return None
+        if not self._authorized(query):
+            self._reply(
+                HTTPStatus.UNAUTHORIZED,
+                b"a token is needed: open this address with ?token=YOUR_TOKEN once\n",
+                "text/plain; charset=utf-8",
+                {"WWW-Authenticate": 'Bearer realm="movinet"'},
+            )
+            return None
+        return query
 
     def _authorized(self, query: Mapping[str, list[str]]) -> bool:
         token = self.server.token
@@ -413,4 +416,5 @@ ROUTES: dict[str, Callable[[WebHandler], None]] = {
     "/api/pictures": WebHandler.api_pictures,
 }
 PICTURES_PATH = "/pictures/"  # + an event picture's name
+TEACH_API = "/api/teach/"
 RECENT_PICTURES = 6

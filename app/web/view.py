@@ -21,19 +21,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.errors import AppError, OptionError, permission_denied
+from app.errors import AppError, OptionError
+from app.input_files import UnreadableFile, read_small_text
 from app.overlay import LiveOverlay, model_label, overlay_for
 from app.pipeline import Pipeline, Stage
 from app.settings.argtypes import positive_float
 from app.web.server import WebServer
 from app.web.status import LiveStatus, RunInfo
 from app.web.stream import DEFAULT_FPS, JpegStream
+from app.web.teach import add_teach_arguments, teach_desk_for
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 TOKEN_ENV = "MOVINET_WEB_TOKEN"
 TOKEN_PATTERN = re.compile(r"[A-Za-z0-9._~-]{16,256}")  # safe in an address, a header and a cookie
+MAX_TOKEN_FILE_BYTES = 4096  # a token is at most 256 characters; /dev/zero is not a token file
 TOKEN_HINT = "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe())'"
 STALE_STEPS = 3  # /healthz fails after this many missed model steps (or --stall-timeout, if longer)
 
@@ -56,6 +59,7 @@ def add_web_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help=f"at most this many pictures a second in the web view's video (default {DEFAULT_FPS:g})",
     )
+    add_teach_arguments(group)
 
 
 @dataclass(frozen=True)
@@ -103,13 +107,10 @@ def load_token(path: Path | None, env: Mapping[str, str]) -> str | None:
     """The token from the file if one is given, else from the environment; None if neither."""
     if path is not None:
         try:
-            token = path.read_text(encoding="utf-8").strip()
+            token = read_small_text(path, "web token file", MAX_TOKEN_FILE_BYTES).strip()
             shared = path.stat().st_mode & 0o077
-        except PermissionError:
-            raise permission_denied(path) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = getattr(exc, "strerror", None) or exc
-            raise OptionError("web_token_file", f"{path}: cannot read it: {reason}") from None
+        except UnreadableFile as exc:
+            raise OptionError("web_token_file", f"{path}: cannot read it: {exc.reason}") from None
         if shared:
             log.warning("%s can be read by other users: chmod 600 %s", path, path)
         where = str(path)
@@ -168,8 +169,9 @@ def attach_web(
     run = RunInfo(model, classifier.runtime, classifier.threads, pipeline.source.name, pipeline.options.fps)
     stale_after = max(pipeline.options.stall_timeout, STALE_STEPS / pipeline.options.fps)
     status = LiveStatus(overlay, run, stale_after, viewers=lambda: stream.watchers, encode_ms=lambda: stream.encode_ms)
+    teach = teach_desk_for(pipeline, args)
     try:
-        server = WebServer(listen.family, listen.address, status, stream, token, pictures)
+        server = WebServer(listen.family, listen.address, status, stream, token, pictures, teach)
     except OSError as exc:
         stream.close()
         raise OptionError("web", f"{args.web}: cannot listen: {exc.strerror or exc}") from None

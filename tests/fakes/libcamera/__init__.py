@@ -84,3 +84,10 @@ class ColorSpace:
         return f"<libcamera.ColorSpace '{'/'.join(f.name for f in self._fields())}'>"
 
     __repr__ = __str__
+
+
+class controls:  # libcamera's module of control enums (py_enums.cpp: AfModeEnum)
+    class AfModeEnum:
+        Manual = 0
+        Auto = 1
+        Continuous = 2

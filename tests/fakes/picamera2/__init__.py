@@ -2,7 +2,9 @@
 
 It is written from picamera2's and libcamera's own source, so that code which works
 against it has a fair chance on a Pi. Each part names what it mirrors
-(file: function). What it keeps of the real thing:
+(file: function); this file is Picamera2 itself, the rest sits beside it like
+picamera2's own (configuration.py, job.py, request.py, previews.py, manager.py) plus
+sensors.py and versions.py. What it keeps of the real thing:
 
 * Enumeration (picamera2.py: Picamera2.global_camera_info, Picamera2.__init__): libcamera
   lists USB webcams too (their Id contains "/usb"), sorted to the back; `Picamera2(n)`
@@ -10,8 +12,14 @@ against it has a fair chance on a Pi. Each part names what it mirrors
 * Opening (picamera2.py: Picamera2.__init__, _open_camera; libcamera camera.cpp:
   Camera::acquire): a camera held by another process or by an unclosed Picamera2 in this
   one fails with RuntimeError("Camera __init__ sequence did not complete.") whose
-  __cause__ is "Failed to acquire camera: Device or resource busy". A successful open
-  registers close() with atexit, which keeps the object (and the camera) alive.
+  __cause__ is "Failed to acquire camera: Device or resource busy". The notify pipe is
+  opened and the object registered with the class-level CameraManager (manager.py) first,
+  and close() of a camera that never opened returns before closing the pipe, so a failed
+  open leaves both behind. A successful open registers close() with atexit, which keeps
+  the object (and the camera) alive. close() swaps in a fresh allocator, so make_array on
+  a request captured before it raises RuntimeError("failed to find buffer").
+* Releases (versions.py): FAKE_PICAMERA_VERSION plays an old picamera2, e.g. 0.3.19 (no
+  cancel_all_and_flush, capture_request(wait=SECONDS) waits for ever) or 0.3.12.
 * Configurations (picamera2.py: create_video_configuration, align_stream,
   check_camera_config, configure_, _update_camera_config; libcamera
   pipeline/rpi/common/pipeline_base.cpp: RPiCameraConfiguration::validateColorSpaces):
@@ -30,8 +38,9 @@ against it has a fair chance on a Pi. Each part names what it mirrors
   aligned as picamera2.py: align_stream says the hardware does (32 bytes on VC4, 64 on
   PiSP, YUV420's chroma rows aligned too, so its luma stride twice that).
 * Colour (libcamera color_space.cpp presets): YUV420 is encoded with the configured
-  colour space's matrix and range (Rec601/Rec709, limited/full); RGB streams are the
-  scene's RGB.
+  colour space's matrix and range (Rec601/Rec709, limited/full), the standards' printed
+  8-bit equations, not the app's Kr/Kb derivation; RGB streams are the scene's RGB.
+  FAKE_PICAMERA_COLOUR_SPACE (Sycc, Smpte170m, Rec709) is the one the camera settles on.
 * The event loop and jobs (picamera2.py: dispatch_functions, process_requests,
   capture_request, wait, cancel_all_and_flush, stop, close; job.py: Job; previews/
   null_preview.py): a thread per started preview hands completed requests to queued jobs
@@ -55,7 +64,7 @@ against it has a fair chance on a Pi. Each part names what it mirrors
 
 Tests set FAKE_PICAMERA_COLOUR (R,G,B; FAKE_PICAMERA_SCENE=halves puts the colour on
 the left half and its complement on the right), FAKE_PICAMERA_PLATFORM (VC4 or PISP),
-FAKE_PICAMERA_CAMERAS (comma list of "imx708" and "usb"; empty for none),
+FAKE_PICAMERA_CAMERAS (comma list of "imx708", "imx219" and "usb"; empty for none),
 FAKE_PICAMERA_BUSY=1 (another process holds the camera), FAKE_PICAMERA_FAIL
 (configure or start) and FAKE_PICAMERA_IMPORT=abi (the import fails as a numpy ABI
 mismatch does), and read `Picamera2.instances` back.
@@ -77,235 +86,57 @@ import atexit
 import sys
 import threading
 import time
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import CancelledError
 from concurrent.futures import TimeoutError as TimeoutError
-from enum import Enum
 from typing import Any, ClassVar
 
 import numpy as np
 from libcamera import ColorSpace
 
+from . import sensors, versions
+from .configuration import Configuring, _stride
+from .job import Job
+from .manager import CameraManager
 from .platform import Platform, get_platform
+from .previews import Preview, _Preview
+from .request import CompletedRequest
+from .settings import env as _env
 
-__all__ = ["CancelledError", "Picamera2", "Platform", "Preview", "TimeoutError", "get_platform"]
+__all__ = [
+    "CancelledError",
+    "CompletedRequest",
+    "Job",
+    "Picamera2",
+    "Platform",
+    "Preview",
+    "TimeoutError",
+    "get_platform",
+]
 
 _ACQUIRED: set[int] = set()  # cameras this process holds (libcamera Camera::acquire)
-_CAMERAS = {
-    "imx708": {"Model": "imx708", "Location": 2, "Rotation": 180, "Id": "/base/soc/i2c0mux/i2c@1/imx708@1a"},
-    "usb": {
-        "Model": "UVC Camera (046d:0825)",
-        "Location": 2,
-        "Id": "/base/scb/pcie@7d500000/pci@0,0/usb@1-1.2:1.0-046d:0825",
-    },
-}
-_RGB_FORMATS = {"RGB888": 3, "BGR888": 3, "XBGR8888": 4, "XRGB8888": 4}
-_YUV_FORMATS = ("YUV420", "YVU420", "NV12", "NV21", "YUYV")
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(f"FAKE_PICAMERA_{name}", default)
-
-
-def _camera_list() -> list[dict[str, Any]]:
-    names = [n for n in _env("CAMERAS", "imx708").split(",") if n]
-    return [dict(_CAMERAS[name], Num=num) for num, name in enumerate(names)]
-
-
-def _scene(width: int, height: int) -> np.ndarray:
-    """What the sensor sees, as RGB: one colour, or that colour left and its complement right."""
-    rgb = np.array([int(v) for v in _env("COLOUR", "255,0,0").split(",")], np.uint8)
-    scene = np.empty((height, width, 3), np.uint8)
-    scene[:] = rgb
-    if _env("SCENE") == "halves":
-        scene[:, width // 2 :] = 255 - rgb
-    return scene
-
-
-def _encode_yuv420(scene: np.ndarray, stride: int, colour_space: ColorSpace) -> np.ndarray:
-    """I420 planes with `stride` bytes a luma row (chroma half that), padding left as zeros."""
-    height, width = scene.shape[:2]
-    kr, kb = (0.2126, 0.0722) if colour_space.ycbcrEncoding == ColorSpace.YcbcrEncoding.Rec709 else (0.299, 0.114)
-    rgb = scene.astype(np.float64) / 255
-    y = kr * rgb[..., 0] + (1 - kr - kb) * rgb[..., 1] + kb * rgb[..., 2]
-    cb = (rgb[..., 2] - y) / (2 * (1 - kb))
-    cr = (rgb[..., 0] - y) / (2 * (1 - kr))
-    if colour_space.range == ColorSpace.Range.Full:
-        y, cb, cr = 255 * y, 128 + 255 * cb, 128 + 255 * cr
-    else:
-        y, cb, cr = 16 + 219 * y, 128 + 224 * cb, 128 + 224 * cr
-
-    def subsample(plane: np.ndarray) -> np.ndarray:
-        return plane.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3))
-
-    buffer = np.zeros(stride * height * 3 // 2, np.uint8)
-    luma = buffer[: stride * height].reshape(height, stride)
-    luma[:, :width] = np.clip(np.round(y), 0, 255)
-    half = stride // 2
-    for index, plane in enumerate((cb, cr)):
-        start = stride * height + index * half * (height // 2)
-        rows = buffer[start : start + half * (height // 2)].reshape(height // 2, half)
-        rows[:, : width // 2] = np.clip(np.round(subsample(plane)), 0, 255)
-    return buffer.reshape(height * 3 // 2, stride)
-
-
-def _stride(fmt: str, width: int) -> int:
-    """Bytes a row, aligned as picamera2.py: align_stream says the ISP aligns planes."""
-    align = 32 if get_platform() == Platform.VC4 else 64
-    if fmt in ("YUV420", "YVU420"):
-        return 2 * (-(-(width // 2) // align) * align)
-    return -(-(width * _RGB_FORMATS.get(fmt, 2)) // align) * align
-
-
-class Preview(Enum):
-    """picamera2.py: Preview (the enum members' values are the preview classes there)."""
-
-    NULL = "NULL"
-    DRM = "DRM"
-    QT = "QT"
-    QTGL = "QTGL"
-
-
-class Job:
-    """job.py: Job. A list of functions run by the event loop, with a Future for the result."""
-
-    def __init__(self, functions: list[Any]) -> None:
-        self._functions = list(functions)
-        self._future: Future = Future()
-        self._future.set_running_or_notify_cancel()
-        self._result: Any = None
-
-    def execute(self) -> bool:
-        try:
-            while self._functions:
-                done, result = self._functions[0]()
-                if not done:
-                    break
-                self._functions.pop(0)
-            if not self._functions:
-                self._result = result
-        except Exception as exc:
-            self._future.set_exception(exc)
-            self._functions = []
-        return not self._functions
-
-    def signal(self) -> None:
-        if not self._future.done():
-            self._future.set_result(self._result)
-
-    def get_result(self, timeout: float | None = None) -> Any:
-        return self._future.result(timeout=timeout)
-
-    def cancel(self) -> None:
-        self._future.set_exception(CancelledError())
-
-
-class CompletedRequest:
-    """request.py: CompletedRequest. Reference counted; the last release recycles the buffer."""
-
-    def __init__(self, camera: Picamera2, sensor_ns: int) -> None:
-        self.camera = camera
-        self.ref_count = 1
-        self.stop_count = camera.stop_count
-        self.config = camera.camera_config.copy()
-        self.sensor_ns = sensor_ns
-
-    def acquire(self) -> None:
-        with self.camera.request_lock:
-            if self.ref_count == 0:
-                raise RuntimeError("CompletedRequest: acquiring lock with ref_count 0")
-            self.ref_count += 1
-
-    def release(self) -> None:
-        with self.camera.request_lock:
-            self.ref_count -= 1
-            if self.ref_count < 0:
-                raise RuntimeError("CompletedRequest: lock now has negative ref_count")
-            if self.ref_count == 0:
-                self.camera.app_requests.discard(self)
-                if self.camera.started and self.stop_count == self.camera.stop_count:
-                    self.camera.free_buffers += 1  # queued back to libcamera
-
-    def get_metadata(self) -> dict[str, Any]:
-        return {"SensorTimestamp": self.sensor_ns}
-
-    def make_array(self, name: str) -> np.ndarray:
-        """request.py: Helpers.make_array. A copy; YUV420 keeps the stride's padding."""
-        if self.ref_count == 0:
-            raise RuntimeError("fake picamera2: make_array on a released request")
-        config = self.config.get(name)
-        if config is None:
-            raise RuntimeError(f"Stream {name!r} is not defined")
-        fmt, (width, height), stride = config["format"], config["size"], config["stride"]
-        scene = _scene(width, height)
-        if fmt in ("YUV420", "YVU420"):
-            return _encode_yuv420(scene, stride, self.config["colour_space"])
-        if fmt == "RGB888":
-            return np.ascontiguousarray(scene[..., ::-1])
-        if fmt == "XBGR8888":
-            return np.concatenate([scene, np.full((height, width, 1), 255, np.uint8)], axis=2)
-        raise RuntimeError("Format " + fmt + " not supported")
-
-
-class _Preview:
-    """previews/null_preview.py, drm_preview.py, qt_previews.py: a thread running the event loop."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.current: CompletedRequest | None = None  # the frame on screen (DRM, Qt hold it)
-        self.plane_reserved = False
-        self._abort = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def start(self, camera: Picamera2) -> None:
-        camera.attach_preview(self)
-        self.thread = threading.Thread(target=camera._event_loop, args=(self._abort,), daemon=True)
-        self.thread.start()
-
-    def render_request(self, request: CompletedRequest) -> None:
-        if self.kind == "DRM" and not self.plane_reserved:
-            if _env("DRM") == "no-plane":  # drm_preview.py: render_drm, on the first frame
-                raise RuntimeError("Failed to reserve DRM plane")
-            self.plane_reserved = True
-        if self.kind == "NULL":
-            return
-        if self.current is not None:
-            self.current.release()
-        self.current = request
-        if request.config["buffer_count"] > 1:
-            request.acquire()
-        else:
-            self.current = None
-
-    def set_overlay(self, overlay: np.ndarray | None) -> None:
-        if self.kind == "DRM" and not self.plane_reserved:
-            raise RuntimeError("Overlays not supported on this device")
-
-    def stop(self, camera: Picamera2) -> None:
-        self._abort.set()
-        if self.thread is not None and self.thread is not threading.current_thread():
-            self.thread.join()
-        if self.current is not None:
-            self.current.release()
-            self.current = None
-        camera.detach_preview()
-
-
-class Picamera2:
+class Picamera2(Configuring):
+    _cm = CameraManager()
     instances: ClassVar[list[Picamera2]] = []
     _stalls_left: ClassVar[int] = 1  # FAKE_PICAMERA_STALL_AFTER applies to the first camera only
 
     @staticmethod
     def global_camera_info() -> list[dict[str, Any]]:
         """picamera2.py: global_camera_info. USB cameras sorted to the back."""
-        return sorted(_camera_list(), key=lambda cam: ("/usb" not in cam["Id"], cam["Id"]), reverse=True)
+        return sorted(sensors.camera_list(), key=lambda cam: ("/usb" not in cam["Id"], cam["Id"]), reverse=True)
 
     def __init__(self, camera_num: int = 0) -> None:
         self.is_open = False
         self._preview: _Preview | None = None
         self._event_loop_running = False
+        # picamera2.py: __init__ opens the notify pipe and registers before opening the camera.
+        self.notifyme_r, self.notifyme_w = os.pipe2(os.O_NONBLOCK)
+        self.notifymeread = os.fdopen(self.notifyme_r, "rb")
         info = self.global_camera_info()[camera_num]  # IndexError with no camera, as picamera2.py: __init__
         self.camera_idx = info["Num"]
         self.info = info
+        self._cm.add(self.camera_idx, self)
         try:
             self._open_camera()
         except Exception as exc:
@@ -315,6 +146,7 @@ class Picamera2:
         self.request_lock = threading.Lock()
         self._wake = threading.Event()
         self.camera_config: dict[str, Any] = {}
+        self.controls: dict[str, Any] = {}
         self.configure_count = 0
         self.stop_count = 0
         self.started = False
@@ -355,121 +187,20 @@ class Picamera2:
     def _is_rpi_camera(self) -> bool:
         return "ColorFilterArrangement" in self.camera_properties
 
-    # -- configuration ------------------------------------------------------------------
-    @staticmethod
-    def _stream(defaults: dict[str, Any], updates: dict[str, Any] | None) -> dict[str, Any] | None:
-        """picamera2.py: _make_initial_stream_config."""
-        if updates is None:
-            return None
-        for key, value in updates.items():
-            if key not in ("format", "size", "stride", "preserve_ar"):
-                raise ValueError(
-                    f"Bad key {key!r}: valid stream configuration keys are ('format', 'size', 'stride', 'preserve_ar')"
-                )
-            defaults[key] = value
-        return defaults
+    @property
+    def camera_controls(self) -> dict[str, tuple[Any, Any, Any]]:
+        """picamera2.py: camera_controls (sensors.py): (min, max, default) of each control."""
+        return sensors.camera_controls(self.info["Model"], self._is_rpi_camera())
 
-    def create_video_configuration(
-        self,
-        main: dict[str, Any] | None = None,
-        lores: dict[str, Any] | None = None,
-        raw: dict[str, Any] | None = {},  # noqa: B006  picamera2's own default: a raw stream
-        transform: Any = None,
-        colour_space: ColorSpace | None = None,
-        buffer_count: int = 6,
-        controls: dict[str, Any] | None = None,
-        display: str | None = "main",
-        encode: str | None = "main",
-        queue: bool = True,
-        sensor: dict[str, Any] | None = {},  # noqa: B006
-        use_case: str = "video",
-    ) -> dict[str, Any]:
-        """picamera2.py: create_video_configuration."""
-        if not self.is_open:
-            raise RuntimeError("Camera not opened")
-        if not self._is_rpi_camera():
-            raw = sensor = None
-        main_cfg = self._stream({"format": "XBGR8888", "size": (1280, 720), "preserve_ar": True}, main or {})
-        assert main_cfg is not None
-        self.align_stream(main_cfg, optimal=False)
-        lores_cfg = self._stream({"format": "YUV420", "size": main_cfg["size"], "preserve_ar": False}, lores)
-        if lores_cfg is not None:
-            self.align_stream(lores_cfg, optimal=False)
-        raw_cfg = self._stream({"format": "SBGGR10_CSI2P", "size": main_cfg["size"]}, raw)
-        if colour_space is None:
-            small = main_cfg["size"][0] < 1280 or main_cfg["size"][1] < 720
-            colour_space = ColorSpace.Smpte170m() if small else ColorSpace.Rec709()
-        all_controls = dict(controls or {})
-        if self._is_rpi_camera():
-            all_controls = {"NoiseReductionMode": 1, "FrameDurationLimits": (33333, 33333)} | all_controls
-        for name in (display, encode):
-            if name is not None and {"main": main_cfg, "lores": lores_cfg}.get(name) is None:
-                raise RuntimeError(f"Display stream {name} was not defined")
-        return {
-            "use_case": use_case,
-            "transform": transform,
-            "colour_space": colour_space,
-            "buffer_count": buffer_count,
-            "queue": queue,
-            "main": main_cfg,
-            "lores": lores_cfg,
-            "raw": raw_cfg,
-            "controls": all_controls,
-            "sensor": sensor,
-            "display": display,
-            "encode": encode,
-        }
+    def _check_controls(self, controls: dict[str, Any]) -> None:
+        """controls.py: Controls.__setattr__ (FrameRate is picamera2's name for FrameDurationLimits)."""
+        for name in controls:
+            if name != "FrameRate" and name not in self.camera_controls:
+                raise RuntimeError(f"Control {name} is not advertised by libcamera")
 
-    @staticmethod
-    def align_stream(stream_config: dict[str, Any], optimal: bool = True) -> None:
-        """picamera2.py: align_stream."""
-        if optimal:
-            align = 32 if get_platform() == Platform.VC4 else 64
-            if stream_config["format"] in ("YUV420", "YVU420"):
-                align *= 2
-            elif stream_config["format"] in ("XBGR8888", "XRGB8888"):
-                align //= 2
-        else:
-            align = 2
-        width, height = stream_config["size"]
-        stream_config["size"] = (width - width % align, height - height % 2)
-
-    @staticmethod
-    def align_configuration(config: dict[str, Any], optimal: bool = True) -> None:
-        Picamera2.align_stream(config["main"], optimal=optimal)
-        if config.get("lores") is not None:
-            Picamera2.align_stream(config["lores"], optimal=optimal)
-
-    def _check_stream(self, stream: Any, name: str) -> None:
-        """picamera2.py: check_stream_config."""
-        if type(stream) is not dict:
-            raise RuntimeError(name + " stream should be a dictionary")
-        fmt, size = stream.get("format"), stream.get("size")
-        if fmt not in _RGB_FORMATS and fmt not in _YUV_FORMATS and not (name == "raw" and fmt):
-            raise RuntimeError(f"Bad format {fmt} in stream {name}")
-        if type(size) is not tuple or len(size) != 2:
-            raise RuntimeError("size in " + name + " stream should be (width, height)")
-        if size[0] % 2 or size[1] % 2:
-            raise RuntimeError("width and height should be even")
-
-    def check_camera_config(self, config: dict[str, Any]) -> None:
-        """picamera2.py: check_camera_config."""
-        for name in ("colour_space", "transform", "main", "lores", "raw"):
-            if name not in config:
-                raise RuntimeError(f"{name!r} key expected in camera configuration")
-        if not isinstance(config["colour_space"], ColorSpace):
-            raise RuntimeError("Colour space has incorrect type")
-        self._check_stream(config["main"], "main")
-        if config["lores"] is not None:
-            self._check_stream(config["lores"], "lores")
-            main_w, main_h = config["main"]["size"]
-            lores_w, lores_h = config["lores"]["size"]
-            if lores_w > main_w or lores_h > main_h:
-                raise RuntimeError("lores stream dimensions may not exceed main stream")
-            if get_platform() == Platform.VC4 and config["lores"]["format"] not in _YUV_FORMATS:
-                raise RuntimeError("lores stream must be YUV")
-        if config["raw"] is not None:
-            self._check_stream(config["raw"], "raw")
+    def set_controls(self, controls: dict[str, Any]) -> None:
+        self._check_controls(controls)
+        self.controls |= controls
 
     def configure(self, camera_config: dict[str, Any]) -> None:
         """picamera2.py: configure_. Checks, lets the camera adjust, and writes back what it chose."""
@@ -484,6 +215,8 @@ class Picamera2:
         shared = config["colour_space"]
         if shared not in (ColorSpace.Sycc(), ColorSpace.Smpte170m(), ColorSpace.Rec709()):
             shared = ColorSpace.Sycc()
+        if _env("COLOUR_SPACE"):  # the camera settles on another (a sensor or ISP that cannot do the one asked)
+            shared = getattr(ColorSpace, _env("COLOUR_SPACE"))()
         config["colour_space"] = shared
         adjust = dict(item.split("=") for item in _env("ADJUST").split(";") if item)
         for name in ("main", "lores"):
@@ -499,6 +232,7 @@ class Picamera2:
             raise RuntimeError(f"Configuration failed: {config}")
         self._max_queue_len = 1 if config["queue"] and config["buffer_count"] > 1 else 0
         self.camera_config = config
+        self._check_controls(config["controls"])
         self.controls = dict(config["controls"])
         self.configure_count += 1
 
@@ -514,14 +248,15 @@ class Picamera2:
         return self.camera_config
 
     def _frame_interval(self) -> float:
-        """controls.py: FrameRate is FrameDurationLimits in microseconds; the later key wins."""
+        """controls.py: FrameRate is FrameDurationLimits in microseconds; the later key wins.
+        libcamera holds it to the sensor mode's fastest frame."""
         interval = 1 / 30
         for name, value in self.controls.items():
             if name == "FrameRate":
                 interval = 1 / float(value)
             elif name == "FrameDurationLimits":
                 interval = value[1] / 1e6
-        return interval
+        return max(interval, self.camera_controls["FrameDurationLimits"][0] / 1e6)
 
     # -- running ------------------------------------------------------------------------
     def attach_preview(self, preview: _Preview) -> None:
@@ -545,6 +280,11 @@ class Picamera2:
             os.abort()
         self.previews.append((kind, kwargs))
         _Preview(kind).start(self)
+
+    def fake_close_window(self) -> None:
+        """The user closes a Qt preview's window: the preview stops and detaches itself."""
+        assert self._preview is not None and self._preview.kind in ("QT", "QTGL")
+        self._preview.stop(self)
 
     def stop_preview(self) -> None:
         if self._preview is None:
@@ -627,7 +367,7 @@ class Picamera2:
         """picamera2.py: dispatch_functions. Jobs run in the order they were queued."""
         if wait is None:
             wait = signal_function is None
-        timeout = None if wait is True else wait
+        timeout = None if wait is True or not versions.bounded_waits() else wait
         with self.lock:
             only_job = not self._job_list
             job = Job(functions)
@@ -685,7 +425,11 @@ class Picamera2:
         self.overlay_threads.append(threading.current_thread().name)
 
     def close(self) -> None:
-        """picamera2.py: close: the preview first (joining its thread), then stop, release."""
+        """picamera2.py: close: the preview first (joining its thread), then stop, release.
+
+        A camera that never opened returns before the notify pipe is closed, as the real one.
+        Closing swaps in a fresh allocator, so a request still in hand finds no buffer.
+        """
         atexit.unregister(self.close)
         if self._preview:
             self.stop_preview()
@@ -693,5 +437,11 @@ class Picamera2:
             return
         self.stop()
         _ACQUIRED.discard(self.camera_idx)
+        self._cm.cleanup(self.camera_idx)
         self.is_open = False
         self.closed = True
+        self.notifymeread.close()
+        os.close(self.notifyme_w)
+
+
+versions.apply(Picamera2)

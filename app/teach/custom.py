@@ -1,0 +1,105 @@
+"""`--custom SET`: a taught set answers instead of the Kinetics labels, wherever they are shown.
+
+The set becomes the engine's head (app/inference/engine.py): each stream's step is mapped
+to the set's log-probabilities before the live blend, and TopK gets the set's labels, so
+the console, logs, overlay, web view, events and MQTT see the set's actions and need no
+change of their own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import AppError
+from app.inference.labels import TopK, softmax
+from app.settings.argtypes import probability
+from app.teach.groups import read_groups
+from app.teach.head import Head
+from app.teach.store import OTHER, TeachSet
+
+HEAD_FILE = "head.npz"
+DEFAULT_UNSURE = 0.5  # below this top probability the answer is "other" (rejected ~half of unrelated clips)
+
+
+class CustomHead:
+    """Taught actions (a fitted Head on the pooled feature) and groups of Kinetics labels.
+
+    A group's probability is the sum of its labels' Kinetics probabilities; the taught
+    actions share what the groups leave. A set of groups alone leaves the rest to "other".
+    """
+
+    def __init__(self, taught: Head | None, groups: dict[str, list[str]], kinetics: list[str]) -> None:
+        index = {label: i for i, label in enumerate(kinetics)}
+        self.taught = taught
+        self.groups = [np.array([index[x] for x in labels]) for labels in groups.values()]
+        self.actions = [*(taught.labels if taught else []), *groups]
+        self.labels = self.actions if OTHER in self.actions else [*self.actions, OTHER]
+        self.needs_feature = taught is not None
+        self._other_slot = OTHER not in self.actions
+
+    def __call__(self, feature: np.ndarray | None, logits: np.ndarray) -> np.ndarray:
+        parts = []
+        rest = 1.0
+        if self.groups:
+            kinetics = softmax(logits)
+            grouped = np.array([kinetics[members].sum() for members in self.groups])
+            rest = max(0.0, 1.0 - float(grouped.sum()))
+        if self.taught is not None:
+            assert feature is not None
+            parts.append(np.exp(self.taught.log_probabilities(feature)) * rest)
+            rest = 0.0
+        if self.groups:
+            parts.append(grouped)
+        if self._other_slot:
+            parts.append(np.array([rest]))
+        return np.log(np.maximum(np.concatenate(parts), 1e-30)).astype(np.float32)
+
+
+def add_custom_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--custom", type=Path, metavar="SET", help="report a taught set's actions instead of Kinetics' (docs/teach.md)"
+    )
+    group.add_argument(
+        "--custom-threshold",
+        type=probability,
+        default=DEFAULT_UNSURE,
+        metavar="P",
+        help=f"with --custom: answer '{OTHER}' when no action reaches this probability (default {DEFAULT_UNSURE:g})",
+    )
+
+
+def model_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as model:
+        for block in iter(lambda: model.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def open_custom(set_path: Path, model_path: Path, kinetics: list[str]) -> CustomHead:
+    """The set's head for this model; AppError (one line) for a missing, stale or foreign set."""
+    if not set_path.is_dir():
+        raise AppError(f"--custom {set_path}: no such set folder (teach one: python -m app teach add)")
+    teach_set = TeachSet(set_path)
+    teach_set.check_model(model_sha256(model_path), model_path.name)
+    groups = read_groups(teach_set, kinetics)
+    data = teach_set.read_bytes(HEAD_FILE)
+    taught = Head.from_bytes(data, str(set_path / HEAD_FILE)) if data is not None else None
+    if taught is None and teach_set.examples():
+        raise AppError(f"{set_path} has examples but no head: run `python -m app teach fit {set_path}`")
+    if taught is None and not groups:
+        raise AppError(f"{set_path} has no actions: teach some (python -m app teach add) or define a group")
+    overlap = set(groups) & set(taught.labels if taught else [])
+    if overlap:
+        raise AppError(f"{set_path}: {', '.join(map(repr, sorted(overlap)))} is both taught and a group: keep one")
+    return CustomHead(taught, groups, kinetics)
+
+
+def custom_actions(top_k: TopK) -> list[str]:
+    """A set's actions for MQTT's binary sensors: all it reports but the automatic 'other'."""
+    return [label for label in top_k.labels if label != OTHER]
