@@ -118,5 +118,5 @@ def read_small_text(path: str | os.PathLike, what: str, limit: int, encoding: st
 
 def _size(limit: int) -> str:
     if limit >= 1 << 20:
-        return f"{limit / (1 << 20):g} MB"
-    return f"{limit / 1024:g} KB" if limit >= 1024 else f"{limit} bytes"
+        return f"{limit / (1 << 20):.0f} MB"
+    return f"{limit / 1024:.0f} KB" if limit >= 1024 else f"{limit} bytes"

@@ -11,7 +11,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,16 +48,26 @@ FAKES = PROJECT_ROOT / "tests" / "fakes"  # the picamera2 stand-in
 RUNTIMES_HERE = available_runtimes()
 
 
-def run_app(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Run `python -m app ...` as a user would, from the project root."""
+def run_app(
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    prefix: Sequence[str] = (),
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess:
+    """Run `python -m app ...` as a user would, from the project root.
+
+    `prefix`: a command the app runs under (setpriv); `preexec_fn`: set-up in the child (limits).
+    """
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "app", *args],
+        [*prefix, sys.executable, "-m", "app", *args],
         cwd=PROJECT_ROOT,
         env=full_env,
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -73,14 +83,13 @@ def run_unprivileged(*args: str, env: dict[str, str] | None = None, chmod: bool 
         if shutil.which("setpriv") is None:
             pytest.fail("setpriv not found (util-linux)")
         prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search" + (",-fowner" if chmod else "")]
-    return subprocess.run(
-        [*prefix, sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_app(*args, env=env, timeout=120, prefix=prefix)
+
+
+def assert_config_problem(result: subprocess.CompletedProcess, expected: str) -> None:
+    """`config check` found exactly one problem, said as `expected` (FILE:LINE: key ...), and no traceback."""
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip() == expected
 
 
 def assert_clean_error(result: subprocess.CompletedProcess, *fragments: str) -> str:

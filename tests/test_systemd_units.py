@@ -368,6 +368,17 @@ def test_mqtt_in_the_config_gives_the_service_network_and_only_then(console_root
     assert not layout.network_dropin.exists()
 
 
+def test_a_taught_sets_files_are_files_the_service_reads(tmp_path: Path) -> None:
+    taught = tmp_path / "kitchen"
+    taught.mkdir()
+    for name in ("set.json", "head.npz"):
+        (taught / name).write_text("-")
+    config = tmp_path / "logger.toml"
+    config.write_text(f'custom = "{taught}"\n')
+    files = files_the_service_reads(config, Path("/opt/movinet"))
+    assert [path for key, path in files if key == "custom"] == [taught / "set.json", taught / "head.npz"]
+
+
 def test_the_brokers_ca_and_password_files_are_files_the_service_reads(tmp_path: Path) -> None:
     ca, password = tmp_path / "ca.pem", tmp_path / "mqtt-password"
     ca.write_text("-")

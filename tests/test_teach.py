@@ -75,9 +75,9 @@ def test_an_unconfident_answer_is_other(taught, a0_model):
     assert {json.loads(line)["top"][0]["label"] for line in result.stdout.splitlines()} == {OTHER}
 
 
-def test_the_head_runs_per_stream_on_the_pooled_feature(taught, a0_model, clips):
-    """Each stream's own pool sum/count feeds the head, and only the pool tensors are read."""
-    classifier = StreamingClassifier(a0_model, context_steps=20, answer=ANSWER_BLEND)
+def test_the_head_runs_per_stream_on_the_pooled_feature(taught, a0_model, runtime):
+    """Each stream's own pool sum/count feeds the head, on every runtime (each reads states its own way)."""
+    classifier = StreamingClassifier(a0_model, runtime=runtime, context_steps=20, answer=ANSWER_BLEND)
     seen: list[np.ndarray] = []
     head = Head.from_bytes((taught.path / "head.npz").read_bytes(), "head")
 
@@ -161,6 +161,8 @@ def test_topk_unsure_puts_other_first():
     top = TopK(["a", "b", OTHER], k=3, unsure=(OTHER, 0.5))
     assert [s.label for s in top(np.log(np.array([0.4, 0.35, 0.25])))] == [OTHER, "a", "b"]
     assert [s.label for s in top(np.log(np.array([0.6, 0.3, 0.1])))] == ["a", "b", OTHER]
+    denied = TopK(["a", "b", OTHER], k=3, deny=[OTHER], unsure=(OTHER, 0.5))  # --deny other: never answered
+    assert [s.label for s in denied(np.log(np.array([0.4, 0.35, 0.25])))] == ["a", "b"]
 
 
 def test_run_with_custom_from_a_config_file_logs_the_sets_actions(taught, tmp_path, a0_model):

@@ -14,6 +14,8 @@ import pytest
 from helpers import PROJECT_ROOT, assert_clean_error, run_app
 from teach_fixtures import TaughtSet, cut, teach_set
 
+from app.teach.head import Head
+
 ARM = "arm_wrestling.mp4"
 
 
@@ -89,7 +91,22 @@ def test_a_set_of_another_model_is_refused(own_set, clips, a0_model):
     assert_clean_error(added, "taught with another model", "000000000000")
     result = run_app("classify", "--custom", str(own_set), str(clips / ARM), "--model", str(a0_model))
     assert_clean_error(result, "taught with another model")
+    # `config check` opens the set as `run` would, so a service is never installed with it.
+    config = own_set.parent / "custom.toml"
+    config.write_text(f'custom = "{own_set}"\nmodel = "{a0_model}"\nsource = "{clips / ARM}"\n')
+    checked = run_app("config", "check", str(config))
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stderr
+    assert "taught with another model" in checked.stderr
     assert snapshot(own_set) == before
+
+
+def test_a_head_of_another_model_is_refused_even_without_set_json(own_set, clips, a0_model):
+    (own_set / "set.json").unlink()
+    head = Head.from_bytes((own_set / "head.npz").read_bytes(), "head")
+    head.model_sha = "0" * 64
+    (own_set / "head.npz").write_bytes(head.to_bytes())
+    result = run_app("classify", "--custom", str(own_set), str(clips / ARM), "--model", str(a0_model))
+    assert_clean_error(result, "head.npz was fitted on another model's features")
 
 
 def test_a_model_without_pool_states_is_one_line(tmp_path, clips):
@@ -201,3 +218,39 @@ def test_many_writes_from_two_processes_lose_nothing(tmp_path):
 
     examples = TeachSet(folder).examples()
     assert len(examples) == 80 and len(list((folder / "examples").glob("*.npy"))) == 80
+
+
+def test_a_missing_set_is_one_line_and_not_created(tmp_path):
+    missing = tmp_path / "missing"
+    assert_clean_error(run_app("teach", "list", str(missing)), "no such set")
+    assert_clean_error(run_app("teach", "remove", str(missing), "wave"), "no such set")
+    assert not missing.exists()
+
+
+def test_a_head_older_than_its_examples_is_used_with_a_warning(own_set, clips, a0_model):
+    assert run_app("teach", "remove", str(own_set), "arm wrestling", "1").returncode == 0
+    result = run_app("classify", "--custom", str(own_set), str(clips / ARM), "--model", str(a0_model))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [f"WARNING: {own_set} changed since its head was fitted: "
+                                          f"run `python -m app teach fit {own_set}`"]  # fmt: skip
+    assert run_app("teach", "fit", str(own_set)).returncode == 0
+    again = run_app("classify", "--custom", str(own_set), str(clips / ARM), "--model", str(a0_model))
+    assert again.returncode == 0 and again.stderr == ""
+
+
+def test_actions_the_head_cannot_tell_apart_warn_under_80_percent(tmp_path):
+    """Two actions of the same noise: the estimate is a coin toss, and fit says so (and still fits)."""
+    import numpy as np
+
+    from app.teach.store import TeachSet
+
+    folder = tmp_path / "set"
+    store = TeachSet(folder)
+    rng = np.random.default_rng(0)
+    with store.writing():
+        for i in range(12):
+            store.add("wave" if i % 2 else "nod", rng.normal(size=(25, 480)).astype(np.float32), b"-", "x", 0, 5)
+    result = run_app("teach", "fit", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "warning: estimate" in result.stderr and "is under 80%: teach more examples, in place" in result.stderr
+    assert (folder / "head.npz").is_file()

@@ -144,8 +144,8 @@ class StreamingClassifier:
     def _feature(self, runner: StreamRunner) -> np.ndarray:
         # Only the two pool tensors are read, never the other states (~2.7 MB a step on A0).
         assert self._pool is not None
-        total, count = (runner.read_state(name) for name in self._pool)
-        return total.reshape(-1) / np.float32(max(int(count.reshape(-1)[0]), 1))
+        count = int(runner.read_state(self._pool[1]).reshape(-1)[0])
+        return runner.read_state(self._pool[0]).reshape(-1) / max(count, 1)
 
     def _blend(self, answers: list[tuple[int, int, np.ndarray]], longest: np.ndarray) -> np.ndarray:
         for i, age, scores in answers:
@@ -189,6 +189,14 @@ class StreamingClassifier:
         np.clip(scratch, info.min, info.max, out=scratch)
         self._quantized_image[...] = scratch
         return self._quantized_image
+
+
+def stream_classes(model_path: str | os.PathLike, runtime: str = "auto", threads: int | None = None) -> int:
+    """The class count of a stream model, checked as StreamingClassifier checks it, without
+    opening its streams (compiling them is most of a load): for `config check`."""
+    model = load_model(model_path, runtime, threads)
+    _, logits, _ = _find_stream_interface(model.inputs, model.outputs, str(model_path))
+    return logits.shape[-1]
 
 
 def _dequantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:

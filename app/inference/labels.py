@@ -90,8 +90,9 @@ class TopK:
         self.labels = labels
         self.k = k
         self.threshold = threshold
-        self.unsure = unsure
         self._candidates = np.flatnonzero(mask)
+        # A denied (or not allowed) "other" is never put first either.
+        self.unsure = unsure if unsure is not None and index.get(unsure[0], -1) in self._candidates else None
 
     def __call__(self, logits: np.ndarray) -> list[Scored]:
         probabilities = softmax(logits)[self._candidates]

@@ -74,6 +74,9 @@ for path in sys.argv[1:]:
 """
 
 
+TEACH_SET_FILES = ("set.json", "examples.json", "head.npz", "groups.txt")
+
+
 def files_the_service_reads(config: Path, prefix: Path) -> list[tuple[str, Path]]:
     """(key, path) of every file a run with this config opens by name: model, labels, a file source."""
     # The app's own resolution, so the check sees exactly what `run` opens. These need the
@@ -91,6 +94,9 @@ def files_the_service_reads(config: Path, prefix: Path) -> list[tuple[str, Path]
     if (source := file_path(str(values.get("source", "auto")))) is not None:
         files.append(("source", source))
     files += [(key, values[key]) for key in ("mqtt_ca_file", "mqtt_password_file") if values.get(key) is not None]
+    if values.get("custom") is not None:  # a taught set: the files of it that exist are read
+        folder = values["custom"] if values["custom"].is_absolute() else prefix / values["custom"]
+        files += [("custom", folder / name) for name in TEACH_SET_FILES if (folder / name).is_file()]
     # The service runs in the checkout (WorkingDirectory=): relative paths start there.
     return [(key, path if path.is_absolute() else prefix / path) for key, path in files]
 

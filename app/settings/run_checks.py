@@ -19,7 +19,7 @@ from app.inference.sampling import context_steps
 from app.input_files import regular_file
 from app.logs.options import log_settings
 from app.mqtt.settings import mqtt_settings
-from app.settings.model import open_classifier
+from app.settings.model import check_classifier
 from app.settings.overwrite import model_inputs, refuse_overwriting
 from app.sources import file_path, is_pi_camera
 from app.web.view import load_token, parse_listen
@@ -98,7 +98,7 @@ def run_option_problems(args: argparse.Namespace, load_model: bool = False) -> l
             problems.append(exc)
     if load_model and not problems:  # as `run` gets there only when all the rest is right
         try:
-            open_classifier(args)
+            check_classifier(args)
         except AppError as exc:
             problems.append(exc)
     return problems

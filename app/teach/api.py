@@ -28,7 +28,7 @@ from app.teach import head as heads
 from app.teach.custom import HEAD_FILE, CustomHead, model_sha256, open_custom
 from app.teach.features import Features, features_of_clip, features_of_frames
 from app.teach.groups import write_group
-from app.teach.store import Example, TeachSet, check_action_name
+from app.teach.store import Example, TeachSet, check_action_name, examples_digest
 
 FEW_EXAMPLES = 3  # fewer per action: warn (3-5 are enough when taught in place)
 LOW_ESTIMATE = 0.8
@@ -89,7 +89,12 @@ class Teacher:
                 for f, source in zip(features, sources, strict=True)
             ]
 
+    def check_exists(self) -> None:
+        if not self.set.path.is_dir():
+            raise AppError(f"no such set: {self.set.path}")
+
     def remove(self, action: str, number: int | None = None) -> list[Example]:
+        self.check_exists()  # removing never creates a set
         with self.set.writing():
             return self.set.remove(action, number)
 
@@ -115,7 +120,7 @@ class Teacher:
         if len({t.shape[1] for t in trajectories}) != 1:
             raise AppError(f"{self.set.path}: examples of different feature sizes (damaged set?)")
         estimate = heads.estimate(trajectories, actions)
-        fitted = heads.fit(trajectories, actions, self.set.model_sha() or "")
+        fitted = heads.fit(trajectories, actions, self.set.model_sha() or "", examples_digest(examples))
         with self.set.writing():
             if self.set.examples() != examples:
                 raise AppError(f"{self.set.path} changed while fitting: run teach fit again")

@@ -15,6 +15,7 @@ from app.settings.argtypes import non_negative_float, positive_float, positive_i
 from app.teach.api import Teacher
 from app.teach.groups import read_groups
 from app.teach.record import add_record_command
+from app.teach.store import check_action_name
 
 
 def add_teach_command(
@@ -71,6 +72,7 @@ def open_teacher(args: argparse.Namespace) -> Teacher:
 
 
 def run_add(args: argparse.Namespace) -> int:
+    check_action_name(args.action)  # before the model loads and the clips are read
     teacher = open_teacher(args)
     # Every clip is read before any is stored: one bad clip adds none.
     features = [teacher.clip_features(clip, args.start, args.end) for clip in args.clips]
@@ -84,9 +86,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     teacher = Teacher(args.set)
-    if not args.set.is_dir():
-        print(f"{args.set}: no such set (yet)", file=sys.stderr)
-        return 1
+    teacher.check_exists()
     taught = teacher.actions()
     for action, examples in taught.items():
         print(f"{action}: {len(examples)} example(s)")

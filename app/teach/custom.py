@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 import os
 from pathlib import Path
 
@@ -20,9 +21,12 @@ from app.inference.labels import TopK, softmax
 from app.settings.argtypes import probability
 from app.teach.groups import read_groups
 from app.teach.head import Head
-from app.teach.store import OTHER, TeachSet
+from app.teach.store import OTHER, TeachSet, examples_digest
+
+log = logging.getLogger(__name__)
 
 HEAD_FILE = "head.npz"
+FLOOR = 1e-30  # the smallest probability kept: log(0) would be -inf
 DEFAULT_UNSURE = 0.5  # below this top probability the answer is "other" (rejected ~half of unrelated clips)
 
 
@@ -41,23 +45,31 @@ class CustomHead:
         self.labels = self.actions if OTHER in self.actions else [*self.actions, OTHER]
         self.needs_feature = taught is not None
         self._other_slot = OTHER not in self.actions
+        if taught is not None:  # the standardisation folded into the weights: one product a step
+            self._weights = (taught.weights / taught.scale[:, None]).astype(np.float32)
+            self._bias = (taught.bias - (taught.mean / taught.scale) @ taught.weights).astype(np.float32)
 
     def __call__(self, feature: np.ndarray | None, logits: np.ndarray) -> np.ndarray:
-        parts = []
-        rest = 1.0
+        out = np.empty(len(self.labels), np.float32)
+        rest = 1.0  # the share of probability not taken by a group
+        filled = 0
         if self.groups:
             kinetics = softmax(logits)
             grouped = np.array([kinetics[members].sum() for members in self.groups])
             rest = max(0.0, 1.0 - float(grouped.sum()))
         if self.taught is not None:
             assert feature is not None
-            parts.append(np.exp(self.taught.log_probabilities(feature)) * rest)
+            z = feature @ self._weights + self._bias
+            z -= z.max()
+            filled = len(z)
+            out[:filled] = z - np.log(np.exp(z).sum()) + np.log(max(rest, FLOOR))
             rest = 0.0
         if self.groups:
-            parts.append(grouped)
+            out[filled : filled + len(grouped)] = np.log(np.maximum(grouped, FLOOR))
+            filled += len(grouped)
         if self._other_slot:
-            parts.append(np.array([rest]))
-        return np.log(np.maximum(np.concatenate(parts), 1e-30)).astype(np.float32)
+            out[filled] = np.log(max(rest, FLOOR))
+        return out
 
 
 def add_custom_arguments(group: argparse._ArgumentGroup) -> None:
@@ -86,11 +98,17 @@ def open_custom(set_path: Path, model_path: Path, kinetics: list[str]) -> Custom
     if not set_path.is_dir():
         raise AppError(f"--custom {set_path}: no such set folder (teach one: python -m app teach add)")
     teach_set = TeachSet(set_path)
-    teach_set.check_model(model_sha256(model_path), model_path.name)
+    sha = model_sha256(model_path)
+    teach_set.check_model(sha, model_path.name)
     groups = read_groups(teach_set, kinetics)
     data = teach_set.read_bytes(HEAD_FILE)
     taught = Head.from_bytes(data, str(set_path / HEAD_FILE)) if data is not None else None
-    if taught is None and teach_set.examples():
+    if taught is not None and taught.model_sha != sha:  # e.g. set.json lost: the head still knows
+        raise AppError(f"{set_path / HEAD_FILE} was fitted on another model's features: teach the set again")
+    examples = teach_set.examples()
+    if taught is not None and taught.examples_digest != examples_digest(examples):
+        log.warning("%s changed since its head was fitted: run `python -m app teach fit %s`", set_path, set_path)
+    if taught is None and examples:
         raise AppError(f"{set_path} has examples but no head: run `python -m app teach fit {set_path}`")
     if taught is None and not groups:
         raise AppError(f"{set_path} has no actions: teach some (python -m app teach add) or define a group")

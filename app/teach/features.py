@@ -19,7 +19,7 @@ from app.inference.engine import StreamingClassifier
 from app.inference.preprocess import Preprocessor
 from app.inference.sampling import RateSampler
 from app.sources.base import Frame
-from app.sources.files import read_video
+from app.sources.files import DEFAULT_MAX_PIXELS, read_video
 
 MIN_STEPS = 5  # one second at 5 fps: less is no action
 THUMBNAIL_WIDTH = 160
@@ -59,7 +59,7 @@ def features_of_clip(
     fps: float,
     start: float | None,
     end: float | None,
-    max_pixels: int,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Features:
     """The features of a clip, or of its part from `start` to `end` seconds."""
     low = start or 0.0

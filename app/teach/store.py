@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -44,6 +45,11 @@ class Example:
     start: float  # seconds into the source
     end: float
     steps: int
+
+
+def examples_digest(examples: list[Example]) -> str:
+    """Names one list of examples: a head records the one it was fitted on."""
+    return hashlib.sha256("\n".join(f"{e.id} {e.action}" for e in examples).encode()).hexdigest()[:16]
 
 
 def check_action_name(name: str) -> str:
