@@ -37,6 +37,7 @@ RUNTIME_MODULES = {
     "test_preprocess.py": "the model's input computed with numpy 1 as on Bookworm, numpy 2 in .venv",
     "test_picamera.py": "the Pi camera's frames (numpy, OpenCV): on a Bookworm Pi always numpy 1",
     "test_bench.py": "a row per runtime installed, and the ratio between two runtimes",
+    "test_teach.py": "taught actions: the model's features and heads fitted with numpy 1, as on a Bookworm Pi",
 }
 
 

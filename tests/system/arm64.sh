@@ -2,6 +2,7 @@
 # The app on the Pi's own CPUs: arm64 Debian Bookworm under QEMU user emulation.
 #
 #   sudo tests/system/arm64.sh [--cpus "cortex-a72 cortex-a53 cortex-a76"] [--branches "debian pi-os"]
+#   sudo tests/system/arm64.sh --rootfs-only    # only build (or find) the root file system
 #
 # For each set-up branch, in a fresh copy of a cached arm64 root file system
 # (tests/system/rootfs.sh), with this working tree copied in as a user would clone it:
@@ -30,11 +31,13 @@ set -euo pipefail
 PROJECT=$(cd "$(dirname "$0")/../.." && pwd)
 CPUS="cortex-a72 cortex-a53 cortex-a76"
 BRANCHES="debian pi-os"
+ROOTFS_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --cpus) CPUS=${2:-}; shift 2 ;;
         --branches) BRANCHES=${2:-}; shift 2 ;;
-        -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --rootfs-only) ROOTFS_ONLY=1; shift ;;
+        -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "arm64.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -56,8 +59,11 @@ STEP_TIMEOUT=1200  # seconds: no emulated step may hang CI
 
 say() { printf '==> [arm64] %s\n' "$*"; }
 
+rootfs_started=$SECONDS
 ROOTFS=$("$PROJECT/tests/system/rootfs.sh" --name arm64-bookworm --arch arm64 \
     --packages "python3 python3-venv python3-numpy ca-certificates fonts-dejavu-core")
+say "root file system ready in $((SECONDS - rootfs_started)) s (cached after the first build)"
+[ "$ROOTFS_ONLY" = 0 ] || exit 0
 
 WORK=$(mkdir -p "$CACHE/tmp" && mktemp -d "$CACHE/tmp/arm64.XXXXXX")
 MOUNTS=()
