@@ -15,12 +15,15 @@ def test_record_counts_down_and_stores_each_take(tmp_path, clips, a0_model):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[:3] == ["take 1/2 of 'arm wrestling': get ready", "  1...", "  go!"]
-    assert lines.count("  go!") == 2 and "take 2: stored 10 steps" in lines
+    assert lines.count("  go!") == 2
+    # 2 s at 5 fps; a busy machine may drop a frame of the file playing as a camera, as a camera would.
+    stored = [int(line.split()[3]) for line in lines if line.startswith("take ") and "stored" in line]
+    assert len(stored) == 2 and all(9 <= steps <= 10 for steps in stored), lines
     assert "arm wrestling: 2 example(s)" in run_app("teach", "list", str(folder)).stdout
     videos = sorted((folder / "videos").glob("*.mp4"))
     assert len(videos) == 2
     capture = cv2.VideoCapture(str(videos[0]))
-    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 10  # what the model saw, at 5 fps
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == stored[0]  # what the model saw, at 5 fps
 
 
 def test_no_video_is_kept_unless_asked(tmp_path, clips, a0_model):

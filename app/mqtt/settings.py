@@ -28,6 +28,7 @@ PASSWORD_ENV = "MOVINET_MQTT_PASSWORD"
 TOPIC_PATTERN = re.compile(r"[^/#+\x00]+(/[^/#+\x00]+)*")
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MQTT_STRING_MAX_BYTES = 65535  # an MQTT string's 2-byte length (user name, password, topic)
+PASSWORD_FILE_MAX_BYTES = 1 << 16  # read no further; what is read must still fit an MQTT string
 # Far beyond any real prefix, and leaves every topic the app builds on one (a discovery
 # topic adds a node id, a label and three levels) well inside an MQTT string.
 PREFIX_MAX_BYTES = 1024
@@ -146,7 +147,7 @@ def read_password(path: Path | None, env: Mapping[str, str]) -> str | None:
         check_mqtt_string(password, f"${PASSWORD_ENV}")
         return password
     try:
-        password = read_small_text(path, "password file", MQTT_STRING_MAX_BYTES).strip() or None
+        password = read_small_text(path, "password file", PASSWORD_FILE_MAX_BYTES).strip() or None
     except UnreadableFile as exc:
         raise OptionError("mqtt_password_file", f"{path}: cannot read: {exc.reason}") from None
     check_mqtt_string(password, f"--mqtt-password-file {path}")

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 
 HEAD_ENDS = (b"\n\r\n", b"\n\n")  # a blank line ends the head (http.server also takes bare LF)
 RECV_BYTES = 4096
+# A head that has had this long to arrive gives its place first: a real client's head comes
+# in its first packet, and slow connections renewed as soon as they are dropped would
+# otherwise push out each other and, within milliseconds, the owner's before it is read.
+SETTLED_S = 0.05
 BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 
 
@@ -137,7 +141,7 @@ class Gate:
                 return
             with self._lock:
                 crowded = self._open[address[0]] >= self.limits.per_address
-            if crowded and (slowest := self._oldest_head_from(address[0])) is not None:
+            if crowded and (slowest := self._idle_head_from(address[0])) is not None:
                 self._drop(slowest)  # the address's slowest head makes room: a real head comes at once
                 crowded = False
             if crowded:
@@ -152,8 +156,15 @@ class Gate:
             self._pending[sock] = pending
             self._selector.register(sock, selectors.EVENT_READ)
 
-    def _oldest_head_from(self, host: str) -> _Pending | None:
-        return next((pending for pending in self._pending.values() if pending.address[0] == host), None)
+    def _idle_head_from(self, host: str) -> _Pending | None:
+        """The address's oldest head still being read with nothing unread, settled ones first.
+
+        A head whose bytes wait unread (the gate is behind, on a busy machine) is a client
+        that sent it at once: it never makes room.
+        """
+        idle = [p for p in self._pending.values() if p.address[0] == host and not _has_unread_bytes(p.sock)]
+        settled_deadline = time.monotonic() - SETTLED_S + self.limits.deadline
+        return next((p for p in idle if p.deadline <= settled_deadline), idle[0] if idle else None)
 
     def _read(self, pending: _Pending) -> None:
         try:
@@ -211,3 +222,10 @@ class Gate:
         self._open[address[0]] -= 1
         if self._open[address[0]] <= 0:
             del self._open[address[0]]
+
+
+def _has_unread_bytes(sock: socket.socket) -> bool:
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))  # b"": the peer hung up
+    except OSError:  # BlockingIOError: nothing waiting; any other: a broken connection
+        return False
