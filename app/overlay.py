@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -226,6 +227,16 @@ class OverlayRenderer:
         return text[:fits].rstrip() + "…"
 
 
+class Overlay(Protocol):
+    """What a display draws over the picture: a layer per output size, redrawn when `version` changes.
+    LiveOverlay (the model's labels) is one; `teach record`'s countdown is another."""
+
+    @property
+    def version(self) -> int: ...
+
+    def layer(self, size: Size) -> Layer: ...
+
+
 class LiveOverlay:
     """The overlay as results arrive: updated on the inference thread, read by displays.
 
@@ -293,7 +304,7 @@ def fit_size(content: Size, box: Size) -> Size:
     return max(1, round(content[0] * scale)), max(1, round(content[1] * scale))
 
 
-def annotate(image: np.ndarray, order: str, overlay: LiveOverlay, size: Size, out_order: str = "BGR") -> np.ndarray:
+def annotate(image: np.ndarray, order: str, overlay: Overlay, size: Size, out_order: str = "BGR") -> np.ndarray:
     """A copy of `image` resized to `size`, in `out_order`, with the overlay burnt in."""
     height, width = image.shape[:2]
     out = image

@@ -24,7 +24,7 @@ from app.display.picamera_preview import PiCameraPreview
 from app.display.record import Recorder, Snapshot, source_fps
 from app.display.window import PreviewWindow
 from app.errors import AppError, OptionError
-from app.overlay import LiveOverlay, overlay_for
+from app.overlay import LiveOverlay, Overlay, overlay_for
 from app.pipeline import Pipeline, Stage
 from app.settings.argtypes import non_negative_float, up_to
 from app.sources.base import FrameSource
@@ -169,7 +169,7 @@ def attach_outputs(
     return main_loop
 
 
-def open_window(overlay: LiveOverlay, title: str, fullscreen: bool, required: bool) -> PreviewWindow | None:
+def open_window(overlay: Overlay, title: str, fullscreen: bool, required: bool) -> PreviewWindow | None:
     try:
         return PreviewWindow(overlay, title, fullscreen)
     except AppError as exc:

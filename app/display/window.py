@@ -15,12 +15,13 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from app.display.xlib import guard_display
 from app.errors import AppError
-from app.overlay import LiveOverlay, Size, annotate, fit_size
+from app.overlay import Overlay, Size, annotate, fit_size
 from app.sources.base import Frame
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ TICK_S = 0.1  # how often it runs the pipeline's watchdog
 class PreviewWindow:
     """Opened on the main thread at once, so a missing display fails before the model runs."""
 
-    def __init__(self, overlay: LiveOverlay, title: str, fullscreen: bool = False) -> None:
+    def __init__(self, overlay: Overlay, title: str, fullscreen: bool = False) -> None:
         try:
             import tkinter
         except ImportError:
@@ -70,6 +71,8 @@ class PreviewWindow:
         self._shown: tuple[int, int, Size] | None = None  # (frame index, overlay version, size)
         self._sized = fullscreen
         self._error: BaseException | None = None
+        self._quit = False  # the user closed the window (show() only; main_loop stops the pipeline)
+        self._showing = False
 
     def on_frame(self, frame: Frame) -> None:
         """Pipeline frame listener (capture thread): keep only the newest frame."""
@@ -82,12 +85,7 @@ class PreviewWindow:
         destroyed it, the X server failed), after the pipeline stopped as after SIGTERM.
         """
         self._pipeline = pipeline
-        self.root.protocol("WM_DELETE_WINDOW", pipeline.stop)
-        self.root.bind("<Destroy>", self._destroyed)
-        for key in ("<KeyPress-q>", "<KeyPress-Q>", "<Escape>"):
-            self.root.bind(key, lambda event: pipeline.stop())
-        self.root.report_callback_exception = self._callback_failed
-        self.root.focus_force()  # a kiosk has nobody to click the window first
+        self._bind_events(pipeline.stop)
         last_tick = time.monotonic()
 
         def refresh() -> None:
@@ -112,6 +110,44 @@ class PreviewWindow:
             raise self._error
         if self._lost is not None:
             raise AppError(self._lost)
+
+    def show(self, frame: Frame) -> bool:
+        """For a command that reads the frames itself on the main thread (`teach record`), in
+        place of main_loop: show `frame` with the overlay and handle the window's events.
+
+        False once the user closed the window (q, Escape or its close button); AppError if it
+        went away otherwise, as from main_loop.
+        """
+        if not self._showing:
+            self._showing = True
+            self._bind_events(self._user_quit)
+        if not self._quit:
+            self._latest = frame
+            self._show_newest()
+            self.root.update()
+        if self._error is not None:
+            raise self._error
+        if self._lost is not None:
+            raise AppError(self._lost)
+        return not self._quit
+
+    def close(self) -> None:
+        """After show(): the window goes (the process carries on)."""
+        self._closing = True
+        with contextlib.suppress(self._tcl_error):
+            self.root.destroy()
+
+    def _bind_events(self, quit: Callable[[], None]) -> None:
+        """The user quits with q, Escape or the close button; other ends and errors are kept for later."""
+        self.root.protocol("WM_DELETE_WINDOW", quit)
+        self.root.bind("<Destroy>", self._destroyed)
+        for key in ("<KeyPress-q>", "<KeyPress-Q>", "<Escape>"):
+            self.root.bind(key, lambda event: quit())
+        self.root.report_callback_exception = self._callback_failed
+        self.root.focus_force()  # a kiosk has nobody to click the window first
+
+    def _user_quit(self) -> None:
+        self._quit = True
 
     def _destroyed(self, event: tkinter.Event) -> None:
         """<Destroy> (bound on the window, so its children's come here too): stop, unless we close it."""

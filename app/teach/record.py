@@ -25,6 +25,7 @@ from app.settings.argtypes import non_negative_float, positive_float, positive_i
 from app.sources import open_source
 from app.sources.base import Frame, SourceError
 from app.teach.api import Teacher
+from app.teach.record_view import RECORD_PREVIEWS, Caption, RecordPreview, WindowClosed, check_record_preview
 from app.teach.store import check_action_name
 
 DEFAULT_SECONDS = 6.0
@@ -47,38 +48,78 @@ def add_record_command(
     record.add_argument("--countdown", type=non_negative_float, default=DEFAULT_COUNTDOWN, help="seconds before (3)")
     record.add_argument("--pause", type=non_negative_float, default=DEFAULT_PAUSE, help="seconds between takes (3)")
     record.add_argument("--keep-video", action="store_true", help="also keep each take's frames as SET/videos/ID.mp4")
+    record.add_argument(
+        "--preview",
+        choices=RECORD_PREVIEWS,
+        default="auto",
+        help="a window with the picture and the countdown: auto (if $DISPLAY), window or none",
+    )
     record.set_defaults(handler=functools.partial(run_record, open_teacher=open_teacher))
 
 
 def run_record(args: argparse.Namespace, open_teacher: Callable[[argparse.Namespace], Teacher]) -> int:
     check_action_name(args.action)
+    preview_kind = check_record_preview(args.preview)
     teacher = open_teacher(args)
     teacher.check_model()  # before anyone performs
     # A file stands in for a camera: played at its own rate, as a camera delivers.
     source = open_source(args.source, realtime=True, model_size=teacher.input_size, fps=args.fps)
-    source.open()
+    preview = RecordPreview(preview_kind, f"teach record · {args.action}", required=args.preview == "window")
+    stored = 0
+    try:
+        source.open()
+    except BaseException:
+        preview.close()
+        raise
     try:
         frames = source.frames(lambda t: True)
         for take in range(1, args.count + 1):
+            what = f"take {take}/{args.count} of {args.action!r}"
             wait = args.countdown if take == 1 else args.pause + args.countdown
-            _count_down(frames, wait, args.countdown, f"take {take}/{args.count} of {args.action!r}")
-            sampled = _take(frames, args.seconds, args.fps)
+            _count_down(frames, wait, args.countdown, what, _showing(preview, take, args.count))
+            sampled = _take(frames, args.seconds, args.fps, _showing(preview, take, args.count))
             if sampled is None:
                 raise AppError(f"the source ended before take {take} of {args.count} (earlier takes are kept)")
             example = teacher.add_frames(args.action, sampled, f"{source.name} take {take}")
+            stored = take
             if args.keep_video:
                 _keep_video(args.set / "videos" / f"{example.id}.mp4", sampled, args.fps)
             print(f"take {take}: stored {example.steps} steps", flush=True)
     except SourceError as exc:
         raise AppError(f"the camera failed: {exc} (takes done so far are kept)") from None
+    except WindowClosed:
+        # The user's way to stop early: not an error, the takes done are kept.
+        print(f"the preview window was closed: {stored} of {args.count} takes stored; "
+              f"run `python -m app teach fit {args.set}` when done", flush=True)  # fmt: skip
+        return 0
     finally:
         source.close()
+        preview.close()
     print(f"run `python -m app teach fit {args.set}` when done")
     return 0
 
 
-def _count_down(frames: Iterator[Frame], wait: float, countdown: float, what: str) -> None:
-    """Keep reading the camera (so its frames stay fresh) while the console counts down."""
+Show = Callable[[Frame, float, str], None]  # (frame, seconds left, phase: "wait", "count" or "take")
+
+
+def _showing(preview: RecordPreview, take: int, count: int) -> Show:
+    """What the window shows in each phase of take `take` (the pause before it follows take - 1)."""
+
+    def show(frame: Frame, left: float, phase: str) -> None:
+        seconds = f"{int(left) + 1} s"
+        if phase == "take":
+            caption = Caption("", f"REC take {take}/{count} · {seconds} left", recording=True)
+        elif phase == "count":
+            caption = Caption(str(int(left) + 1), f"take {take}/{count} · get ready")
+        else:
+            caption = Caption("", f"take {take - 1} stored · next in {seconds}")
+        preview.show(frame, caption)
+
+    return show
+
+
+def _count_down(frames: Iterator[Frame], wait: float, countdown: float, what: str, show: Show) -> None:
+    """Keep reading the camera (so its frames stay fresh) while the console (and window) count down."""
     end = time.monotonic() + wait
     shown = None
     print(f"{what}: get ready", flush=True)
@@ -86,12 +127,13 @@ def _count_down(frames: Iterator[Frame], wait: float, countdown: float, what: st
         if left <= countdown and (number := int(left) + 1) != shown:
             shown = number
             print(f"  {number}...", flush=True)
-        if next(frames, None) is None:
+        if (frame := next(frames, None)) is None:
             return
+        show(frame, left, "count" if left <= countdown else "wait")
     print("  go!", flush=True)
 
 
-def _take(frames: Iterator[Frame], seconds: float, fps: float) -> list[Frame] | None:
+def _take(frames: Iterator[Frame], seconds: float, fps: float, show: Show) -> list[Frame] | None:
     """The take's frames at the model rate (source time), or None if the source ended first."""
     sampler = RateSampler(fps)
     kept: list[Frame] = []
@@ -100,6 +142,7 @@ def _take(frames: Iterator[Frame], seconds: float, fps: float) -> list[Frame] | 
         start = frame.t if start is None else start
         if frame.t - start >= seconds:
             return kept
+        show(frame, seconds - (frame.t - start), "take")
         if sampler.accept(frame.t):
             kept.append(frame)
     return kept if start is not None and kept and kept[-1].t - start >= seconds - 2 / fps else None
