@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from helpers import PROJECT_ROOT, XServer, assert_clean_error, need, run_app
 
 from app.display.window import WINDOW_BOX
@@ -76,7 +77,14 @@ def test_the_window_shows_the_countdown_and_the_take_and_takes_are_stored(xserve
     assert "Traceback" not in err.read_text()
 
 
-def test_closing_the_window_ends_the_recording_and_keeps_the_takes_done(xserver, clips, a0_model, tmp_path):
+@pytest.mark.parametrize(
+    ("xdotool", "status"),
+    [(["key", "q"], 0), (["search", "--name", "teach record", "windowclose"], 1)],
+    ids=["user-closes", "another-program-destroys"],
+)
+def test_closing_the_window_ends_the_recording_and_keeps_the_takes_done(
+    xserver, clips, a0_model, tmp_path, xdotool, status
+):
     folder = tmp_path / "set"
     app, out, err = start_recording(xserver, clips, a0_model, folder, tmp_path, count=3, pause="1")
     try:
@@ -85,16 +93,20 @@ def test_closing_the_window_ends_the_recording_and_keeps_the_takes_done(xserver,
             time.sleep(0.05)
         assert "take 1: stored" in out.read_text(), err.read_text()
         # The pause and countdown before take 2 (3 s) leave time for the key.
-        subprocess.run([need("xdotool"), "key", "q"], env={**os.environ, "DISPLAY": xserver.display}, timeout=10)
-        assert app.wait(timeout=60) == 0, err.read_text()
+        subprocess.run([need("xdotool"), *xdotool], env={**os.environ, "DISPLAY": xserver.display}, timeout=10)
+        assert app.wait(timeout=60) == status, err.read_text()
     finally:
         if app.poll() is None:
             app.kill()
             app.wait()
-    last = out.read_text().splitlines()[-1]
-    assert last.startswith("the preview window was closed: 1 of 3 takes stored; run `python -m app teach fit"), last
     assert "arm wrestling: 1 example(s)" in run_app("teach", "list", str(folder)).stdout
-    assert err.read_text() == ""
+    if status == 0:  # the user's choice: no error
+        last = out.read_text().splitlines()[-1]
+        assert last.startswith("the preview window was closed: 1 of 3 takes stored; run `python -m app teach fit")
+        assert err.read_text() == ""
+    else:
+        result = subprocess.CompletedProcess([], status, out.read_text(), err.read_text())
+        assert_clean_error(result, "destroyed by another program", "takes done so far are kept")
 
 
 def test_a_window_without_a_display_is_one_error_line(tmp_path, clips, a0_model):

@@ -80,6 +80,7 @@ def run_record(args: argparse.Namespace, open_teacher: Callable[[argparse.Namesp
             sampled = _take(frames, args.seconds, args.fps, _showing(preview, take, args.count))
             if sampled is None:
                 raise AppError(f"the source ended before take {take} of {args.count} (earlier takes are kept)")
+            preview.note(Caption("", f"storing take {take}/{args.count}…"))
             example = teacher.add_frames(args.action, sampled, f"{source.name} take {take}")
             stored = take
             if args.keep_video:

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 
 from app.display.preview import has_x_display, open_window
 from app.display.window import PreviewWindow
-from app.errors import OptionError
+from app.errors import AppError, OptionError
 from app.overlay import PANEL, TEXT, Layer, Size, load_font
 from app.sources.base import Frame
 
@@ -25,6 +25,7 @@ RECORD_PREVIEWS = ("auto", "window", "none")
 COUNT = (255, 176, 0, 255)  # amber, as the overlay's bars: stands out on any scene (and is easy to find in tests)
 OUTLINE = (0, 0, 0, 255)
 REC = (255, 48, 48, 255)  # the banner's colour while a take records
+SHOW_EVERY_S = 1 / 15  # at most 15 pictures a second (source time): ~25 ms each at 960x720 on a busy PC
 
 
 class WindowClosed(Exception):
@@ -59,6 +60,10 @@ class CaptionOverlay:
     @property
     def version(self) -> int:
         return self._version
+
+    @property
+    def caption(self) -> Caption:
+        return self._caption
 
     def set(self, caption: Caption) -> None:
         with self._lock:
@@ -104,6 +109,7 @@ class RecordPreview:
     def __init__(self, kind: str, title: str, required: bool) -> None:
         self.overlay = CaptionOverlay()
         self.window: PreviewWindow | None = None
+        self._last: Frame | None = None
         if kind == "window":
             self.window = open_window(self.overlay, title, fullscreen=False, required=required)
 
@@ -111,9 +117,21 @@ class RecordPreview:
         """Show `frame` with `caption`: WindowClosed once the user closed the window."""
         if self.window is None:
             return
+        if self._last is not None and frame.t - self._last.t < SHOW_EVERY_S and self.overlay.caption == caption:
+            return  # a Pi spends its time on the camera and the model, not on redrawing 30 times a second
+        self._last = frame
         self.overlay.set(caption)
-        if not self.window.show(frame):
+        try:
+            shown = self.window.show(frame)
+        except AppError as exc:  # gone otherwise (another program, the X server)
+            raise AppError(f"{exc} (takes done so far are kept)") from None
+        if not shown:
             raise WindowClosed
+
+    def note(self, caption: Caption) -> None:
+        """`caption` over the last frame shown: while the take is stored, the camera waits."""
+        if self._last is not None:
+            self.show(self._last, caption)
 
     def close(self) -> None:
         if self.window is not None:
