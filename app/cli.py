@@ -13,36 +13,36 @@ from pathlib import Path
 from app import assets
 from app.bench.cli import add_bench_command
 from app.classify import classify_video
-from app.display.pictures import add_picture_arguments, attach_event_pictures, pictures_dir
-from app.display.preview import add_overlay_options, add_preview_options, attach_outputs, attach_snapshot
+from app.display.pictures import attach_event_pictures
+from app.display.preview import attach_outputs, attach_snapshot
 from app.errors import AppError
 from app.eval.cli import add_eval_command
-from app.inference.engine import (
-    StreamingClassifier,
-)
-from app.logs.options import add_log_arguments, attach_logs, detector_from_args
-from app.logs.plot import add_plot_command
-from app.logs.summary import add_summary_command
-from app.mqtt import add_mqtt_arguments, attach_mqtt
-from app.overlay import overlay_for
+from app.logs.attach import attach_logs
+from app.logs.cli import add_plot_command, add_summary_command
+from app.mqtt import attach_mqtt
+from app.overlay import OverlaySettings, overlay_for
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result, StepResult, console_line, ranked_lines, top_text
 from app.service.sdnotify import attach_systemd
-from app.settings.argtypes import (
-    seconds_up_to_a_day,
-    split_commas,
-)
+from app.settings.argtypes import seconds_up_to_a_day
 from app.settings.config import ConfigFile, load_config_file, parse_config
+from app.settings.flags import add_overlay_options, add_run_arguments
 from app.settings.model import open_classifier
-from app.settings.options import MODEL_FPS, add_decode_options, add_model_options, add_result_options
+from app.settings.options import (
+    add_decode_options,
+    add_model_options,
+    add_result_options,
+    max_pixels,
+    model_settings,
+)
 from app.settings.overwrite import model_inputs, refuse_overwriting
-from app.settings.run_checks import check_run_options, run_option_problems
-from app.sources import FrameSource, open_source
+from app.settings.run import run_settings, run_settings_problems
+from app.sources import SourceSettings
 from app.sources.files import frame_count
 from app.sysinfo import SystemInfo
 from app.teach.cli import add_teach_command
 from app.teach.custom import custom_actions
-from app.web.view import add_web_arguments, attach_web
+from app.web.view import attach_web
 
 
 class AppParser(argparse.ArgumentParser):
@@ -92,33 +92,7 @@ def build_parser() -> AppParser:
     classify.set_defaults(handler=run_classify)
 
     run = commands.add_parser("run", help="classify a live camera, stream or file as it plays")
-    run.add_argument(
-        "--source",
-        default="auto",
-        help="auto (Pi camera, else first /dev/video*), picam, /dev/videoN or N, rtsp://... or http://..., or a file",
-    )
-    run.add_argument("--realtime", action="store_true", help="play a file source at its own rate, like a camera")
-    run.add_argument("--loop", action="store_true", help="play a file source again and again")
-    run.add_argument(
-        "--reset-after", type=seconds_up_to_a_day, metavar="SECONDS", help="start a new stream after a gap"
-    )
-    run.add_argument(
-        "--stall-timeout", type=seconds_up_to_a_day, default=5.0, metavar="SECONDS", help="reopen a silent camera (5)"
-    )
-    run.add_argument(
-        "--no-autofocus", action="store_true", help="keep a Pi Camera Module 3 at fixed focus (default: continuous)"
-    )
-    run.add_argument("--json", action="store_true", help="print one JSON object per model step")
-    run.add_argument("--quiet", action="store_true", help="print nothing per step")
-    run.add_argument("--config", type=Path, help="TOML file setting any of these options; flags here override it")
-    add_model_options(run)
-    add_result_options(run, live=True)
-    add_decode_options(run)
-    add_log_arguments(run)
-    add_preview_options(run)
-    add_web_arguments(run)
-    add_picture_arguments(run)
-    add_mqtt_arguments(run)
+    add_run_arguments(run)
     run.set_defaults(handler=run_live)
     parser.run_command = run
 
@@ -144,14 +118,14 @@ def build_parser() -> AppParser:
     check.set_defaults(handler=run_config_check)
 
     add_bench_command(commands)
-    add_teach_command(commands, add_model_options, MODEL_FPS)
+    add_teach_command(commands)
 
     demo = commands.add_parser("demo", help="classify the demo clip and show the top-5 as it evolves")
     add_model_options(demo)
     add_result_options(demo)
     demo.set_defaults(handler=run_demo)
 
-    evaluate = add_eval_command(commands, open_classifier)
+    evaluate = add_eval_command(commands)
     add_model_options(evaluate)
     add_result_options(evaluate, live=True)  # for the session; clips are scored as classify does
     add_decode_options(evaluate)
@@ -173,27 +147,11 @@ def build_parser() -> AppParser:
     return parser
 
 
-def source_for(args: argparse.Namespace, classifier: StreamingClassifier, loop: bool = False) -> FrameSource:
-    """The `--source` of `run` or `snapshot`, built (not opened) for this model."""
-    return open_source(
-        args.source,
-        realtime=args.realtime,
-        loop=loop,
-        model_size=classifier.input_size,
-        fps=args.fps,
-        max_pixels=max_pixels(args),
-        autofocus=not getattr(args, "no_autofocus", False),
-    )
-
-
-def max_pixels(args: argparse.Namespace) -> int:
-    return int(args.max_megapixels * 1e6)
-
-
 def run_classify(args: argparse.Namespace) -> int:
-    classifier, top_k = open_classifier(args)
+    settings = model_settings(args)
+    classifier, top_k = open_classifier(settings)
     for video in args.videos:
-        results = classify_video(classifier, video, top_k, args.fps, max_pixels(args))
+        results = classify_video(classifier, video, top_k, settings.fps, max_pixels(args))
         if args.json:
             for result in _with_progress(results, video):
                 print(json.dumps({"file": video, **result.as_json()}), flush=True)
@@ -205,38 +163,42 @@ def run_classify(args: argparse.Namespace) -> int:
 
 
 def run_live(args: argparse.Namespace) -> int:
-    check_run_options(args)
-    classifier, top_k = open_classifier(args)
-    source = source_for(args, classifier, loop=args.loop)
-    options = PipelineOptions(fps=args.fps, reset_after=args.reset_after, stall_timeout=args.stall_timeout)
-    pipeline = Pipeline(source, classifier, top_k, options)
-    pictures = pictures_dir(args)  # one folder the log, MQTT and the web view point into
+    settings = run_settings(args)  # every option checked before anything opens
+    classifier, top_k = open_classifier(settings.model)
+    source = settings.source.open(classifier.input_size, settings.pipeline.fps)
+    pipeline = Pipeline(source, classifier, top_k, settings.pipeline)
+    pictures = settings.pictures.folder if settings.pictures else None  # the log, MQTT and the web view point here
     # The order listeners run in is the pipeline's Stage, not the order of these lines.
-    attach_logs(pipeline, args, pictures)
-    if args.json:
+    attach_logs(pipeline, settings.logs, pictures)
+    if settings.console == "json":
         pipeline.on_result(to_console(lambda r: print(json.dumps(r.as_json()), flush=True)))
-    elif not args.quiet:
+    elif settings.console == "lines":
         pipeline.on_result(to_console(lambda r: print(console_line(r), flush=True)))
     # One overlay for the run: the previews, the recording, the web view and the event
     # pictures show the same labels, smoothed once per result (and not at all when none is on).
-    overlay = overlay_for(args, classifier.model_path.stem)
-    if pictures is not None:
-        attach_event_pictures(pipeline, pictures, args, overlay, detector_from_args(args))
-    attach_web(pipeline, args, overlay=overlay, pictures=pictures)
-    actions = custom_actions(top_k) if args.custom and not args.allow else split_commas(args.allow)
-    attach_mqtt(pipeline, args, detector_from_args(args), actions, SystemInfo().read, pictures)
+    overlay = overlay_for(settings.overlay, classifier.model_path.stem)
+    if settings.pictures is not None:
+        attach_event_pictures(pipeline, settings.pictures, overlay, settings.events.detector())
+    attach_web(pipeline, settings.web, settings.model, overlay, pictures)
+    model = settings.model
+    actions = custom_actions(top_k) if model.custom and not model.allow else list(model.allow)
+    attach_mqtt(pipeline, settings.mqtt, settings.events.detector(), actions, SystemInfo().read, pictures)
     attach_systemd(pipeline)
-    main_loop = attach_outputs(pipeline, classifier.model_path.stem, args, overlay=overlay)
+    main_loop = attach_outputs(pipeline, settings.preview, overlay)
     pipeline.run(main_loop=main_loop)
     return 0
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
     refuse_overwriting({"output": args.output}, model_inputs(args))
-    classifier, top_k = open_classifier(args)
-    source = source_for(args, classifier)
-    pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=args.fps))
-    snapshot = attach_snapshot(pipeline, classifier.model_path.stem, args)
+    settings = model_settings(args)
+    classifier, top_k = open_classifier(settings)
+    source = SourceSettings(args.source, args.realtime, max_pixels=max_pixels(args))
+    pipeline = Pipeline(
+        source.open(classifier.input_size, settings.fps), classifier, top_k, PipelineOptions(settings.fps)
+    )
+    overlay = overlay_for(OverlaySettings(settings.top_k, args.smoothing, args.hold), classifier.model_path.stem)
+    snapshot = attach_snapshot(pipeline, args.output, args.seconds, overlay)
     pipeline.run()
     print(f"wrote {snapshot.path} ({snapshot.size[0]}x{snapshot.size[1]}), showing:")
     print("\n".join(ranked_lines(snapshot.shown)))
@@ -271,7 +233,8 @@ def run_config_check(args: argparse.Namespace) -> int:
     if not problems:
         run_command.set_defaults(**config.values)
         run_args = run_command.parse_args([])
-        problems = [config.describe(error, run_args) for error in run_option_problems(run_args, load_model=True)]
+        _, errors = run_settings_problems(run_args, env={}, load_model=True)
+        problems = [config.describe(error, run_args) for error in errors]
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -285,14 +248,15 @@ def run_demo(args: argparse.Namespace) -> int:
     clip = assets.models_dir() / manifest.demo_clip.file
     if not clip.is_file():
         raise AppError(f"demo clip not found: {clip} (run ./setup.sh or `python -m app models fetch`)")
-    classifier, top_k = open_classifier(args)
+    settings = model_settings(args)
+    classifier, top_k = open_classifier(settings)
     print(
         f"Model {classifier.model_path.name} ({classifier.runtime}, {classifier.threads} threads), "
-        f"input {classifier.input_size[0]}x{classifier.input_size[1]}, {args.fps:g} frames/s"
+        f"input {classifier.input_size[0]}x{classifier.input_size[1]}, {settings.fps:g} frames/s"
     )
     print(f"Clip {clip.name}: a person {manifest.demo_clip.details.get('expected', '?')}\n")
     last = None
-    for last in classify_video(classifier, clip, top_k, args.fps):
+    for last in classify_video(classifier, clip, top_k, settings.fps):
         print(f"t={last.t:4.1f}s  {top_text(last.top, '  ')}")
     if last is not None:
         print("\nFinal top-5:")

@@ -103,6 +103,22 @@ class _Run:
         return Event("end", self.label, self.start, self.start_wall, self.peak, self.last, self.last_wall, reason)
 
 
+@dataclass(frozen=True)
+class EventThresholds:
+    """When an action starts and ends: what each output that reports events builds its own detector from."""
+
+    start: float = DEFAULT_START
+    end: float = DEFAULT_END
+    min_steps: int = DEFAULT_MIN_STEPS
+
+    def __post_init__(self) -> None:
+        self.detector()  # OptionError names a bad value now, before anything is opened
+
+    def detector(self) -> EventDetector:
+        """A detector of its own: each follows the run's results separately."""
+        return EventDetector(self.start, self.end, self.min_steps)
+
+
 class EventDetector:
     """Turns a stream of top-k results into start/end events of the top action."""
 

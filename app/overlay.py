@@ -9,7 +9,6 @@ a moment, so the labels change smoothly instead of flickering between close call
 
 from __future__ import annotations
 
-import argparse
 import re
 import threading
 from collections import OrderedDict
@@ -34,6 +33,8 @@ STATUS = (200, 200, 200, 255)
 TRACK = (80, 80, 80, 190)
 BAR = (255, 176, 0, 255)  # amber: stands out on any scene (and is easy to find in tests)
 READABLE_HEIGHT = 480  # pictures are scaled up to this: ~18 px text, and cheap enough to encode on a Pi
+DEFAULT_SMOOTHING = 0.5
+DEFAULT_HOLD_S = 1.0
 LAYER_CACHE = 4  # output sizes kept rendered (a window being resized asks for many)
 
 Size = tuple[int, int]  # (width, height)
@@ -63,7 +64,7 @@ class ScoreSmoother:
     stream time, so two close labels do not swap places on every step.
     """
 
-    def __init__(self, smoothing: float = 0.5, hold: float = 1.0) -> None:
+    def __init__(self, smoothing: float = DEFAULT_SMOOTHING, hold: float = DEFAULT_HOLD_S) -> None:
         self.smoothing = smoothing
         self.hold = hold
         self._scores: dict[str, float] = {}
@@ -245,7 +246,9 @@ class LiveOverlay:
     size, and the layer is reused for every frame until the next result.
     """
 
-    def __init__(self, model: str, rows: int = ROWS, smoothing: float = 0.5, hold: float = 1.0) -> None:
+    def __init__(
+        self, model: str, rows: int = ROWS, smoothing: float = DEFAULT_SMOOTHING, hold: float = DEFAULT_HOLD_S
+    ) -> None:
         self.model = model
         self.rows = rows
         self._smoother = ScoreSmoother(smoothing, hold)
@@ -284,9 +287,18 @@ class LiveOverlay:
             return layer
 
 
-def overlay_for(args: argparse.Namespace, model: str) -> LiveOverlay:
-    """The run's overlay from its options (--top-k, --smoothing, --hold): one per run, for every output."""
-    return LiveOverlay(model_label(model), rows=min(args.top_k, ROWS), smoothing=args.smoothing, hold=args.hold)
+@dataclass(frozen=True)
+class OverlaySettings:
+    rows: int = ROWS  # labels shown (the run's top-k, at most ROWS)
+    smoothing: float = DEFAULT_SMOOTHING
+    hold: float = DEFAULT_HOLD_S
+
+
+def overlay_for(settings: OverlaySettings, model: str) -> LiveOverlay:
+    """The run's overlay: one per run, for every output."""
+    return LiveOverlay(
+        model_label(model), rows=min(settings.rows, ROWS), smoothing=settings.smoothing, hold=settings.hold
+    )
 
 
 def output_size(frame_size: Size, min_height: int, max_height: int | None = None) -> Size:

@@ -28,17 +28,18 @@ import numpy as np
 from helpers import assets_dir
 from mqtt_broker import Broker, Subscriber, free_port, wait_for
 
-from app.cli import build_parser, open_classifier
+from app.cli import build_parser
 from app.display.pictures import EventPictures, _Job
 from app.events import EventDetector
 from app.inference.labels import Scored
 from app.mqtt import attach_mqtt
 from app.mqtt.link import MqttLink
 from app.mqtt.outbox import Message, Outbox
-from app.mqtt.settings import mqtt_settings
 from app.overlay import LiveOverlay
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result
+from app.settings.model import open_classifier
+from app.settings.run import run_settings
 from app.sources.files import FileSource
 
 EDGE = ["--event-start", "0.985", "--event-end", "0.98", "--event-min-steps", "1"]
@@ -50,7 +51,8 @@ def steps_per_second(assets: Path, broker: str | None, steps: int) -> float:
          str(assets / "models/kinetics600_label_map.txt"), "--threads", "1", *EDGE,
          *(["--mqtt", broker, "--mqtt-status-interval", "1"] if broker else [])]
     )  # fmt: skip
-    classifier, top_k = open_classifier(args)
+    settings = run_settings(args, env={})
+    classifier, top_k = open_classifier(settings.model)
     source = FileSource(assets / "clips/carving_ice_360.mp4", loop=True)
     pipeline = Pipeline(source, classifier, top_k, PipelineOptions(fps=5.0))
     times: list[float] = []
@@ -62,7 +64,7 @@ def steps_per_second(assets: Path, broker: str | None, steps: int) -> float:
 
     pipeline.on_result(count)
     detector = EventDetector(0.985, 0.98, 1)
-    attach_mqtt(pipeline, args, detector, [], lambda: {"cpu_temp_c": None, "throttled": None})
+    attach_mqtt(pipeline, settings.mqtt, detector, [], lambda: {"cpu_temp_c": None, "throttled": None})
     pipeline.run(handle_signals=False)
     skip = 20  # the first steps warm caches up
     return (len(times) - skip - 1) / (times[-1] - times[skip])
@@ -93,7 +95,9 @@ def delivered_per_second(count: int = 3000) -> float:
                     ["--mqtt", broker.url, "--mqtt-prefix", "bench", "--mqtt-discovery-prefix", "off"]
                 )
                 outbox = Outbox(max_events=count)
-                link = MqttLink(mqtt_settings(args), outbox, Message("bench/availability", b"offline"), lambda: [])
+                settings = run_settings(args, env={}).mqtt
+                assert settings is not None
+                link = MqttLink(settings, outbox, Message("bench/availability", b"offline"), lambda: [])
                 link.start()
                 payload = b'{"event": "start", "label": "carving ice", "score": 0.98}' + b" " * 300  # ~ an event
                 started = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,11 +10,13 @@ import pytest
 from helpers import RUNTIMES_HERE
 
 from app.classify import classify_video
-from app.cli import build_parser, open_classifier
+from app.cli import build_parser
 from app.inference.engine import ANSWER_BLEND, ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK, load_labels
 from app.inference.preprocess import Preprocessor
 from app.inference.sampling import RateSampler
+from app.settings.model import open_classifier
+from app.settings.options import model_settings
 from app.sources.files import read_video
 
 EXPECTED = {
@@ -149,7 +152,7 @@ def test_classify_equals_a_whole_clip_stream(a0_model, labels_path, clips):
     10 s exactly as one unbroken stream would."""
     whole = StreamingClassifier(a0_model, threads=2)
     args = build_parser().parse_args(["classify", "x.mp4", "--model", str(a0_model), "--labels", str(labels_path)])
-    by_classify, top_k = open_classifier(args)
+    by_classify, top_k = open_classifier(model_settings(args))
     for clip in sorted(EXPECTED):
         ours = np.array([r.logits for r in classify_video(by_classify, clips / clip, top_k, 5.0)])
         reference = np.array([r.logits for r in classify_video(whole, clips / clip, top_k, 5.0)])
@@ -160,8 +163,7 @@ def test_classify_equals_a_whole_clip_stream(a0_model, labels_path, clips):
 def test_each_clip_is_recognised_with_the_live_default(a0_model, labels_path, clips, runtime, clip_name):
     """`run`'s defaults (short context, two streams blended) still end every clip right."""
     args = build_parser().parse_args(["run", "--model", str(a0_model), "--labels", str(labels_path)])
-    args.runtime = runtime
-    classifier, top_k = open_classifier(args)
+    classifier, top_k = open_classifier(replace(model_settings(args), runtime=runtime))
     assert classifier.answer == ANSWER_BLEND
     last = list(classify_video(classifier, clips / clip_name, top_k, args.fps))[-1]
     assert last.top[0].label == EXPECTED[clip_name]

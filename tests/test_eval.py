@@ -13,17 +13,20 @@ import itertools
 import json
 import re
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import run_app
 
-from app.cli import build_parser, open_classifier
+from app.cli import build_parser
 from app.eval.cli import Progress
 from app.eval.score import LabelledClip, play_session, score_steps
 from app.events import EventDetector
 from app.overlay import ScoreSmoother
+from app.settings.model import open_classifier
+from app.settings.options import model_settings
 from app.sources.files import frame_count
 from app.sources.session import SessionSource, plan_segments
 
@@ -118,8 +121,7 @@ def runs(labels: list[str]) -> list[str]:
 
 def test_live_default_follows_the_shared_clip_session(clips, a0_model, labels_path):
     args = live_defaults()
-    args.model, args.labels = str(a0_model), labels_path
-    classifier, top_k = open_classifier(args)
+    classifier, top_k = open_classifier(replace(model_settings(args), model=str(a0_model), labels=labels_path))
     entries = [LabelledClip(clips / name, label, i + 1) for i, (name, label) in enumerate(SHARED_CLIPS)]
     segments = plan_segments([c.path for c in entries], hold=10.0)
     steps = play_session(classifier, segments, top_k, args.fps)

@@ -12,12 +12,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.cli import build_parser, open_classifier
+from app.cli import build_parser
 from app.display import drm
 from app.display.preview import attach_outputs, choose_preview
 from app.errors import AppError
-from app.overlay import BAR
-from app.pipeline import Pipeline, PipelineOptions
+from app.overlay import BAR, overlay_for
+from app.pipeline import Pipeline
+from app.settings.model import open_classifier
+from app.settings.run import run_settings
 from app.sources import FileSource, open_source
 from app.sources.picamera import PiCameraSource
 
@@ -49,9 +51,11 @@ def run_camera(a0_model: Path, labels_path: Path, *options: str, results: int = 
     args = build_parser().parse_args(
         ["run", "--source", "picam", "--model", str(a0_model), "--labels", str(labels_path), *options]
     )
-    classifier, top_k = open_classifier(args)
-    pipeline = Pipeline(open_source(args.source), classifier, top_k, PipelineOptions(fps=args.fps))
-    assert attach_outputs(pipeline, classifier.model_path.stem, args) is None, "picamera2 runs its own loop"
+    settings = run_settings(args, env={})
+    classifier, top_k = open_classifier(settings.model)
+    pipeline = Pipeline(open_source("picam"), classifier, top_k, settings.pipeline)
+    overlay = overlay_for(settings.overlay, classifier.model_path.stem)
+    assert attach_outputs(pipeline, settings.preview, overlay) is None, "picamera2 runs its own loop"
     seen = []
 
     def collect(result: Any) -> None:
@@ -259,9 +263,10 @@ def test_closing_the_qt_preview_window_stops_the_run(fake_picamera2, monkeypatch
     args = build_parser().parse_args(
         ["run", "--source", "picam", "--model", str(a0_model), "--labels", str(labels_path), "--preview", "qt"]
     )
-    classifier, top_k = open_classifier(args)
-    pipeline = Pipeline(open_source(args.source), classifier, top_k, PipelineOptions(fps=args.fps))
-    attach_outputs(pipeline, classifier.model_path.stem, args)
+    settings = run_settings(args, env={})
+    classifier, top_k = open_classifier(settings.model)
+    pipeline = Pipeline(open_source("picam"), classifier, top_k, settings.pipeline)
+    attach_outputs(pipeline, settings.preview, overlay_for(settings.overlay, classifier.model_path.stem))
     seen: list[Any] = []
 
     def collect(result: Any) -> None:

@@ -7,7 +7,6 @@ always to 127.0.0.1, even when the server listens on every address.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import http.client
 import io
@@ -35,10 +34,11 @@ from app.cli import build_parser
 from app.errors import AppError
 from app.inference.engine import StreamingClassifier
 from app.inference.labels import TopK, load_labels
-from app.overlay import BAR
+from app.overlay import BAR, overlay_for
 from app.pipeline import Pipeline, PipelineOptions
 from app.results import Result
 from app.settings.config import read_config
+from app.settings.run import RunSettings, run_settings
 from app.sources import FileSource
 from app.web import server as web_server
 from app.web.view import TOKEN_ENV, WebView, attach_web, load_token, parse_listen
@@ -101,6 +101,17 @@ def app_serving(run_args: list[str], tmp_path: Path) -> Iterator[str]:
 # ---- in-process fixtures -----------------------------------------------------------------
 
 
+def run_with(*flags: str, env: dict[str, str] | None = None) -> RunSettings:
+    """`run FLAGS`'s settings, checked as `run` checks them (tokens only from `env`)."""
+    return run_settings(build_parser().parse_args(["run", *flags]), env=env or {})
+
+
+def web_for(pipeline: Pipeline, settings: RunSettings) -> WebView | None:
+    """The web view `run` attaches, with the run's own overlay."""
+    overlay = overlay_for(settings.overlay, pipeline.classifier.model_path.stem)
+    return attach_web(pipeline, settings.web, settings.model, overlay)
+
+
 @contextmanager
 def web_app(
     source: FileSource,
@@ -109,18 +120,18 @@ def web_app(
     *flags: str,
     env: dict[str, str] | None = None,
     options: PipelineOptions | None = None,
-    also: Callable[[Pipeline, argparse.Namespace], None] = lambda pipeline, args: None,
+    also: Callable[[Pipeline, RunSettings], None] = lambda pipeline, settings: None,
 ) -> Iterator[tuple[WebView, Pipeline, list[Result]]]:
     """The pipeline running on a thread with `run --web ...flags` attached; the results so far.
 
     `also` attaches more of the run's outputs (logs, MQTT) from the same options.
     """
-    args = build_parser().parse_args(["run", "--web", "127.0.0.1:0", *flags])
+    settings = run_with("--web", "127.0.0.1:0", *flags, env=env)
     pipeline = Pipeline(source, classifier, top_k, options)
     results: list[Result] = []
     pipeline.on_result(results.append)
-    also(pipeline, args)
-    view = attach_web(pipeline, args, env=env or {})
+    also(pipeline, settings)
+    view = web_for(pipeline, settings)
     assert view is not None
     runner = threading.Thread(target=pipeline.run, kwargs={"handle_signals": False})
     runner.start()
@@ -167,11 +178,10 @@ def wait_for(condition: Callable[[], Any], seconds: float, explain: Callable[[],
 
 def test_off_loopback_needs_the_token(clips, classifier, top_k):
     """Listening on every address: 401 without the token, 200 with it (header, address or cookie)."""
-    args = build_parser().parse_args(["run", "--web", "0.0.0.0:0"])
     pipeline = Pipeline(FileSource(clips / "carving_ice_172.mp4"), classifier, top_k)
     with pytest.raises(AppError, match="needs a token"):
-        attach_web(pipeline, args, env={})
-    view = attach_web(pipeline, args, env={TOKEN_ENV: TOKEN})
+        web_for(pipeline, run_with("--web", "0.0.0.0:0"))
+    view = web_for(pipeline, run_with("--web", "0.0.0.0:0", env={TOKEN_ENV: TOKEN}))
     assert view is not None
     port = view.server.port
     try:
@@ -202,7 +212,7 @@ def test_off_loopback_needs_the_token(clips, classifier, top_k):
 def test_without_a_token_only_loopback_names_are_served(clips, classifier, top_k):
     """On 127.0.0.1 with no token, another Host (a DNS-rebinding page) is refused."""
     pipeline = Pipeline(FileSource(clips / "carving_ice_172.mp4"), classifier, top_k)
-    view = attach_web(pipeline, build_parser().parse_args(["run", "--web", "127.0.0.1:0"]), env={})
+    view = web_for(pipeline, run_with("--web", "127.0.0.1:0"))
     assert view is not None
     port = view.server.port
     try:
@@ -360,7 +370,7 @@ def test_a_stalled_viewer_slows_neither_the_model_nor_other_viewers(clips, class
 def test_bad_requests_get_4xx_and_the_server_keeps_serving(clips, classifier, top_k, monkeypatch, caplog):
     monkeypatch.setattr(web_server, "REQUEST_DEADLINE_S", 0.5)
     pipeline = Pipeline(FileSource(clips / "carving_ice_172.mp4"), classifier, top_k)
-    view = attach_web(pipeline, build_parser().parse_args(["run", "--web", "127.0.0.1:0"]), env={})
+    view = web_for(pipeline, run_with("--web", "127.0.0.1:0"))
     assert view is not None
     port = view.server.port
     many_headers = b"".join(b"X-H%d: v\r\n" % i for i in range(60))
@@ -395,7 +405,7 @@ def test_bad_requests_get_4xx_and_the_server_keeps_serving(clips, classifier, to
 def test_streams_are_capped(clips, classifier, top_k):
     """Beyond MAX_STREAMS open streams a new one gets 503; one leaving frees its place."""
     pipeline = Pipeline(FileSource(clips / "carving_ice_172.mp4"), classifier, top_k)
-    view = attach_web(pipeline, build_parser().parse_args(["run", "--web", "127.0.0.1:0"]), env={})
+    view = web_for(pipeline, run_with("--web", "127.0.0.1:0"))
     assert view is not None
     port = view.server.port
     streams = []
@@ -622,7 +632,7 @@ def test_one_address_holds_at_most_its_share_of_connections(clips, classifier, t
     """MAX_PER_ADDRESS idle connections from one address: its next one takes the place of the
     oldest idle one (closed), so the address never holds more; another address is served as usual."""
     pipeline = Pipeline(FileSource(clips / "carving_ice_172.mp4"), classifier, top_k)
-    view = attach_web(pipeline, build_parser().parse_args(["run", "--web", "127.0.0.1:0"]), env={})
+    view = web_for(pipeline, run_with("--web", "127.0.0.1:0"))
     assert view is not None
     port = view.server.port
     idle = [connect_from("127.0.0.9", port) for _ in range(web_server.MAX_PER_ADDRESS)]

@@ -7,7 +7,6 @@ API with the token, as the page's script sends it.
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
 import os
@@ -23,10 +22,11 @@ from test_web import TOKEN, app_serving, get, wait_for, web_app
 
 from app.inference.engine import ANSWER_BLEND, ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import TopK
-from app.logs.options import attach_logs, detector_from_args
+from app.logs.attach import attach_logs
 from app.mqtt import attach_mqtt
 from app.pipeline import Pipeline
 from app.results import Result
+from app.settings.run import RunSettings
 from app.sources import FileSource
 from app.teach.api import Teacher
 from app.teach.store import OTHER
@@ -41,9 +41,9 @@ def live_app(
 ) -> AbstractContextManager[tuple[WebView, Pipeline, list[Result]]]:
     """`run --web ... flags` in-process on `clip` played as a camera, with the live defaults, logs and MQTT."""
 
-    def outputs(pipeline: Pipeline, args: argparse.Namespace) -> None:
-        attach_logs(pipeline, args)
-        attach_mqtt(pipeline, args, detector_from_args(args), [], dict, env={})
+    def outputs(pipeline: Pipeline, settings: RunSettings) -> None:
+        attach_logs(pipeline, settings.logs)
+        attach_mqtt(pipeline, settings.mqtt, settings.events.detector(), [], dict)
 
     classifier = StreamingClassifier(a0_model, threads=2, context_steps=25, answer=ANSWER_BLEND)
     source = FileSource(clip, realtime=True, loop=True)

@@ -12,7 +12,6 @@ happen on a thread of its own, so a slow SD card never delays the model.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import logging
@@ -31,7 +30,6 @@ from app.errors import OptionError
 from app.events import EventDetector, picture_name
 from app.overlay import LiveOverlay, annotate, output_size
 from app.pipeline import Stage
-from app.settings.argtypes import megabytes, non_negative_int
 from app.sources.base import Frame
 
 if TYPE_CHECKING:
@@ -50,38 +48,17 @@ RESERVE_SHARE = 0.05
 PENDING = 4  # pictures waiting for the writer; more in a burst are skipped, and counted
 
 
-def add_picture_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("event pictures")
-    group.add_argument(
-        "--event-pictures",
-        type=Path,
-        metavar="DIR",
-        help="save the frame with the overlay as DIR/EVENT-ID.jpg when an action starts "
-        "(default: pictures/ beside --log; none without --log)",
-    )
-    group.add_argument(
-        "--event-pictures-keep",
-        type=non_negative_int,
-        default=DEFAULT_KEEP,
-        metavar="N",
-        help=f"keep at most N pictures, deleting the oldest; 0 = no pictures (default {DEFAULT_KEEP})",
-    )
-    group.add_argument(
-        "--event-pictures-max-mb",
-        type=megabytes,
-        default=DEFAULT_MAX_MB,
-        metavar="MB",
-        help=f"and at most this much of them, 0 = no size limit (default {DEFAULT_MAX_MB:g})",
-    )
+@dataclass(frozen=True)
+class PictureSettings:
+    folder: Path
+    keep: int  # pictures kept, the oldest deleted first (at least 1: 0 means no PictureSettings)
+    max_bytes: int | None  # None: no size cap
 
 
-def pictures_dir(args: argparse.Namespace) -> Path | None:
-    """Where the event pictures go, or None for none; OptionError if that cannot be."""
-    if args.event_pictures_keep == 0:
-        return None
-    folder = args.event_pictures
+def pictures_folder(folder: Path | None, log: Path | None) -> Path | None:
+    """Where the event pictures go: `folder`, else pictures/ beside the log, else None; OptionError if it cannot be."""
     if folder is None:  # beside the log: the log's own checks name a missing folder
-        return Path(args.log).parent / "pictures" if args.log is not None else None
+        return log.parent / "pictures" if log is not None else None
     try:
         is_dir = folder.is_dir()
         exists = is_dir or os.path.lexists(folder)
@@ -219,11 +196,10 @@ class EventPictures:
 
 
 def attach_event_pictures(
-    pipeline: Pipeline, folder: Path, args: argparse.Namespace, overlay: LiveOverlay, detector: EventDetector
+    pipeline: Pipeline, settings: PictureSettings, overlay: LiveOverlay, detector: EventDetector
 ) -> EventPictures:
-    """Save event pictures in `folder` (from `pictures_dir`); the cli hands in the overlay and thresholds."""
-    max_bytes = int(args.event_pictures_max_mb * 1_000_000) or None
-    pictures = EventPictures(folder, overlay, detector, args.event_pictures_keep, max_bytes)
+    """Save event pictures in the settings' folder; the cli hands in the run's overlay and thresholds."""
+    pictures = EventPictures(settings.folder, overlay, detector, settings.keep, settings.max_bytes)
     pipeline.on_frame(pictures.on_frame, wanted=lambda: False)  # the sampled frames are enough
     pipeline.on_result(overlay.update, Stage.OVERLAY)  # the run's overlay: updated once, whoever asks
     pipeline.on_result(pictures.on_result)

@@ -12,10 +12,10 @@ is never even smoothed.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -24,9 +24,8 @@ from app.display.picamera_preview import PiCameraPreview
 from app.display.record import Recorder, Snapshot, source_fps
 from app.display.window import PreviewWindow
 from app.errors import AppError, OptionError
-from app.overlay import LiveOverlay, Overlay, overlay_for
+from app.overlay import LiveOverlay, Overlay
 from app.pipeline import Pipeline, Stage
-from app.settings.argtypes import non_negative_float, up_to
 from app.sources.base import FrameSource
 
 if TYPE_CHECKING:
@@ -40,46 +39,11 @@ SNAPSHOT_LIVE_SECONDS = 5.0
 MainLoop = Callable[[Pipeline], None]
 
 
-def add_preview_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("preview and recording")
-    group.add_argument(
-        "--preview",
-        choices=PREVIEWS,
-        default="auto",
-        help="auto (Pi camera: qt with $DISPLAY, else drm if the screen is free; other sources: window if $DISPLAY, "
-        "else none), "
-        "qt, drm, window or none",
-    )
-    group.add_argument("--fullscreen", action="store_true", help="the preview fills the screen (kiosk)")
-    group.add_argument("--record", type=Path, metavar="OUT.mp4", help="also write the annotated video to this file")
-    add_overlay_options(group)
-
-
-HOLD_SECONDS = up_to(3600.0, non_negative_float, " (an hour)")
-
-
-def add_overlay_options(group: argparse._ArgumentGroup) -> None:
-    group.add_argument(
-        "--smoothing",
-        type=smoothing_weight,
-        default=0.5,
-        metavar="S",
-        help="weight of past scores shown, 0 (raw) to below 1 (0.5)",
-    )
-    group.add_argument(
-        "--hold",
-        type=HOLD_SECONDS,
-        default=1.0,
-        metavar="SECONDS",
-        help="a new top label must lead this long to replace the shown one (1)",
-    )
-
-
-def smoothing_weight(text: str) -> float:
-    value = non_negative_float(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"must be below 1 (1 would never change), got {text}")
-    return value
+@dataclass(frozen=True)
+class PreviewSettings:
+    preview: str = "auto"  # one of PREVIEWS
+    fullscreen: bool = False
+    record: Path | None = None  # the annotated video's file, or None
 
 
 def has_x_display(env: Mapping[str, str]) -> bool:
@@ -136,30 +100,27 @@ def check_fullscreen(fullscreen: bool, preview: str) -> None:
         raise OptionError("fullscreen", "needs a preview, and the preview is none")
 
 
-def attach_outputs(
-    pipeline: Pipeline, model: str, args: argparse.Namespace, overlay: LiveOverlay | None = None
-) -> MainLoop | None:
-    """Wire --preview, --fullscreen and --record into the pipeline.
+def attach_outputs(pipeline: Pipeline, settings: PreviewSettings, overlay: LiveOverlay) -> MainLoop | None:
+    """Wire the preview, full screen and recording into the pipeline, all showing the run's `overlay`.
 
-    `overlay` is the run's (shared with the web view); without one the outputs make their own.
     Returns the main loop a window needs (for Pipeline.run), or None.
     """
     source = pipeline.source
-    kind = choose_preview(args.preview, source)
-    check_fullscreen(args.fullscreen, args.preview)
-    if args.fullscreen and kind == "none":
+    kind = choose_preview(settings.preview, source)
+    check_fullscreen(settings.fullscreen, settings.preview)
+    if settings.fullscreen and kind == "none":
         raise OptionError("fullscreen", "needs a preview, and there is none here (no display?)")
-    if kind == "none" and args.record is None:
+    if kind == "none" and settings.record is None:
         return None
-    overlay = overlay or overlay_for(args, model)
-    recorder = Recorder(args.record, overlay, source_fps(source)) if args.record is not None else None
+    recorder = Recorder(settings.record, overlay, source_fps(source)) if settings.record is not None else None
     pipeline.on_result(overlay.update, Stage.OVERLAY)
     main_loop = None
+    required = settings.preview != "auto"
     if kind in ("qt", "drm"):  # choose_preview allows these only for a source with a native preview: the Pi camera
         camera = cast("PiCameraSource", source)
-        PiCameraPreview(kind, overlay, args.fullscreen, required=args.preview != "auto").attach(pipeline, camera)
+        PiCameraPreview(kind, overlay, settings.fullscreen, required=required).attach(pipeline, camera)
     elif kind == "window":
-        window = open_window(overlay, f"MoViNet · {source.name}", args.fullscreen, required=args.preview != "auto")
+        window = open_window(overlay, f"MoViNet · {source.name}", settings.fullscreen, required=required)
         if window is not None:
             pipeline.on_frame(window.on_frame)
             main_loop = window.main_loop
@@ -179,16 +140,14 @@ def open_window(overlay: Overlay, title: str, fullscreen: bool, required: bool) 
         return None
 
 
-def attach_snapshot(pipeline: Pipeline, model: str, args: argparse.Namespace) -> Snapshot:
-    """Wire `snapshot`: the newest frame with the overlay, saved when the run ends.
+def attach_snapshot(pipeline: Pipeline, output: Path, seconds: float | None, overlay: LiveOverlay) -> Snapshot:
+    """Wire `snapshot`: the newest frame with the overlay, saved to `output` when the run ends.
 
-    A file runs to its end (or --seconds); a camera or stream for --seconds (default 5).
+    A file runs to its end (or `seconds`); a camera or stream for `seconds` (default 5).
     """
-    seconds = args.seconds
     if seconds is None and pipeline.source.live:
         seconds = SNAPSHOT_LIVE_SECONDS
-    overlay = overlay_for(args, model)
-    snapshot = Snapshot(args.output, overlay, seconds, pipeline.stop)
+    snapshot = Snapshot(output, overlay, seconds, pipeline.stop)
     pipeline.on_result(overlay.update, Stage.OVERLAY)
     pipeline.on_frame(snapshot.on_frame)
     pipeline.on_close(snapshot.save)

@@ -3,28 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
-from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from app.eval.score import SWITCH_RUN, ClipScore, SessionScore, read_list, run_session, score_clips
-from app.inference.engine import ANSWER_LONGEST, StreamingClassifier
-from app.inference.labels import TopK
+from app.inference.engine import ANSWER_LONGEST
 from app.inference.sampling import CLIP_CONTEXT_S
 from app.results import scored_text
 from app.settings.argtypes import positive_float, up_to
+from app.settings.model import open_classifier
+from app.settings.options import max_pixels, model_settings
 
 DEFAULT_HOLD_S = 10.0
-OpenClassifier = Callable[[argparse.Namespace], tuple[StreamingClassifier, TopK]]
 
 
-def add_eval_command(commands: argparse._SubParsersAction, open_classifier: OpenClassifier) -> argparse.ArgumentParser:
+def add_eval_command(commands: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """The command and its own options; the caller adds the model, result and decode options.
 
-    `open_classifier` is the CLI's own model set-up, so eval sees exactly what run sees.
+    The model opens as every command's does (app/settings/model.py), so eval sees what run sees.
     """
     evaluate = commands.add_parser(
         "eval",
@@ -46,47 +45,47 @@ def add_eval_command(commands: argparse._SubParsersAction, open_classifier: Open
         help=f"with --session: seconds each clip is shown, looped if shorter (default {DEFAULT_HOLD_S:g})",
     )
     evaluate.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    evaluate.set_defaults(handler=functools.partial(run_eval, open_classifier=open_classifier))
+    evaluate.set_defaults(handler=run_eval)
     return evaluate
 
 
-def run_eval(args: argparse.Namespace, open_classifier: OpenClassifier) -> int:
+def run_eval(args: argparse.Namespace) -> int:
     # Clips are scored as `classify` sees them (whole clips); the session as `run` would
     # play it, with the --context and --answer given here (live defaults otherwise).
     # Top-5 needs five labels, whatever --top-k says.
-    whole_clips = {"context": CLIP_CONTEXT_S, "answer": ANSWER_LONGEST, "top_k": max(5, args.top_k)}
-    clip_args = argparse.Namespace(**{**vars(args), **whole_clips})
-    classifier, top_k = open_classifier(clip_args)
+    live = model_settings(args)
+    whole_clips = replace(live, context=CLIP_CONTEXT_S, answer=ANSWER_LONGEST, top_k=max(5, live.top_k))
+    classifier, top_k = open_classifier(whole_clips)
     clips = read_list(args.list, top_k.labels)
     progress = Progress(sys.stderr)
-    max_pixels = int(args.max_megapixels * 1e6)
+    pixels = max_pixels(args)
     clip_scores = score_clips(
         classifier,
         clips,
         top_k,
-        args.fps,
-        max_pixels,
+        live.fps,
+        pixels,
         lambda done: progress.show(done / len(clips), f"clips {done}/{len(clips)}"),
     )
-    setting: dict[str, Any] = {"model": classifier.model_path.name, "runtime": classifier.runtime, "fps": args.fps}
-    if args.custom is not None:
-        setting["custom"] = str(args.custom)
+    setting: dict[str, Any] = {"model": classifier.model_path.name, "runtime": classifier.runtime, "fps": live.fps}
+    if live.custom is not None:
+        setting["custom"] = str(live.custom)
     failed = [c for c in clip_scores if c.error is not None]
     playable = [c.clip for c in clip_scores if c.error is None]  # the session plays what decodes
     session = None
     if args.session and playable:
-        live_classifier, top_k = open_classifier(args)
+        live_classifier, top_k = open_classifier(live)
         total = len(playable) * args.hold
         session = run_session(
             live_classifier,
             playable,
             top_k,
-            args.fps,
+            live.fps,
             args.hold,
-            max_pixels,
+            pixels,
             lambda t: progress.show(min(1.0, t / total), f"session {t:.0f}/{total:g} s"),
         )
-        setting.update(context=args.context, answer=args.answer)
+        setting.update(context=live.context, answer=live.answer)
     progress.clear()
     if args.json:
         print(json.dumps(as_json(setting, clip_scores, session, args.hold)))

@@ -1,4 +1,4 @@
-"""`python -m app plot LOG`: the top actions' probabilities over time as a PNG line chart.
+"""`python -m app plot LOG` (app/logs/cli.py): the top actions' probabilities over time as a PNG line chart.
 
 The log is read in one pass into per-interval averages (logs/series.py), so a log of
 days draws in the memory of a clip. The actions drawn are those that held events the
@@ -12,7 +12,6 @@ smooths them; text is drawn afterwards at the final size, so it stays sharp.
 
 from __future__ import annotations
 
-import argparse
 from collections import defaultdict
 from pathlib import Path
 
@@ -20,11 +19,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from app.errors import AppError
-from app.logs.options import add_event_arguments, given_detector
+from app.events import EventThresholds
 from app.logs.read import Timeline, read_timeline
 from app.logs.series import ScoreSeries
 from app.logs.summary import clock
-from app.settings.argtypes import positive_int, up_to
 from app.settings.overwrite import refuse_overwriting
 
 DEFAULT_SIZE = "1200x600"
@@ -51,44 +49,28 @@ _TICK_STEPS = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800]
 _TICK_STEPS += [_HOUR, 2 * _HOUR, 3 * _HOUR, 6 * _HOUR, 12 * _HOUR, _DAY, 2 * _DAY, 7 * _DAY, 14 * _DAY, 28 * _DAY]
 
 
-def add_plot_command(commands: argparse._SubParsersAction) -> None:
-    plot = commands.add_parser("plot", help="draw the top-5 actions over time from a --log (or --json output) as a PNG")
-    plot.add_argument("log", metavar="LOG", help="a `run --log` file (with its rotated files) or --json output")
-    plot.add_argument("-o", "--output", type=Path, metavar="PNG", help="the image to write (default: LOG with .png)")
-    plot.add_argument(
-        "--size", default=DEFAULT_SIZE, metavar="WxH", help=f"image size in pixels (default {DEFAULT_SIZE})"
-    )
-    plot.add_argument(
-        "--top",
-        type=up_to(len(PALETTE), positive_int, ": more lines are not told apart; the rest is drawn as other"),
-        default=5,
-        metavar="N",
-        help=f"actions drawn in colour, those with the longest events (default 5, at most {len(PALETTE)})",
-    )
-    add_event_arguments(plot, defaults=False)
-    plot.set_defaults(handler=run_plot)
-
-
-def run_plot(args: argparse.Namespace) -> int:
-    size = parse_size(args.size)
+def plot_log(
+    log: str, output: Path | None, size: tuple[int, int], top: int, thresholds: EventThresholds | None
+) -> None:
+    """Draw the log's timeline into `output` (default: the log with .png); `thresholds` None: the log's events."""
     series = ScoreSeries()
-    timeline = read_timeline(args.log, given_detector(args), on_step=series.add)
+    detector = thresholds.detector() if thresholds is not None else None
+    timeline = read_timeline(log, detector, on_step=series.add)
     if not timeline.steps:
         raise AppError(
-            f"{args.log} has no step records to plot (written with --log-level events?): "
-            f"`python -m app summary {args.log}` lists its events"
+            f"{log} has no step records to plot (written with --log-level events?): "
+            f"`python -m app summary {log}` lists its events"
         )
-    output = args.output or Path(args.log).with_suffix(".png")
+    output = output or Path(log).with_suffix(".png")
     for log_file in timeline.files:  # also through a hard or symbolic link
         refuse_overwriting({"output": output}, {"log": log_file})
-    image = draw_timeline(timeline, series, size, args.top)
+    image = draw_timeline(timeline, series, size, top)
     try:
         image.save(output, format="PNG", optimize=True)
     except OSError as exc:
         raise AppError(f"cannot write {output}: {exc.strerror or exc}") from None
     skipped = f", {timeline.skipped} unreadable line(s) skipped" if timeline.skipped else ""
     print(f"{output}: {timeline.steps} steps, {len(timeline.spans)} events, {size[0]}x{size[1]}{skipped}")
-    return 0
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -1,27 +1,19 @@
-"""`python -m app summary LOG`: the action events of a log as a table."""
+"""`python -m app summary LOG` (app/logs/cli.py): the action events of a log as a table."""
 
 from __future__ import annotations
 
-import argparse
 import os
 from datetime import datetime
 from pathlib import Path
 
-from app.logs.options import add_event_arguments, given_detector
+from app.events import EventThresholds
 from app.logs.read import read_timeline
 
 
-def add_summary_command(commands: argparse._SubParsersAction) -> None:
-    summary = commands.add_parser("summary", help="list the action events of a --log (or --json output) as a table")
-    summary.add_argument(
-        "log", metavar="LOG", help="a `run --log` file (its rotated files are read too) or --json output"
-    )
-    add_event_arguments(summary, defaults=False)
-    summary.set_defaults(handler=run_summary)
-
-
-def run_summary(args: argparse.Namespace) -> int:
-    timeline = read_timeline(args.log, given_detector(args))  # the steps are read, not kept
+def print_summary(log: str, thresholds: EventThresholds | None) -> None:
+    """The log's events as a table; `thresholds` None: the events the log holds."""
+    detector = thresholds.detector() if thresholds is not None else None
+    timeline = read_timeline(log, detector)  # the steps are read, not kept
     with_pictures = any(span.picture for span in timeline.spans)
     rows = [["action", "start", "end", "duration", "peak", "started at", "source"] + ["picture"] * with_pictures]
     for span in timeline.spans:
@@ -35,7 +27,7 @@ def run_summary(args: argparse.Namespace) -> int:
                 datetime.fromtimestamp(span.start_wall).strftime("%Y-%m-%d %H:%M:%S") if span.start_wall else "-",
                 span.source,
             ]
-            + [picture_cell(Path(args.log).parent, span.picture)] * with_pictures
+            + [picture_cell(Path(log).parent, span.picture)] * with_pictures
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     right = {1, 2, 3, 4}  # numbers line up on the right
@@ -56,7 +48,6 @@ def run_summary(args: argparse.Namespace) -> int:
     if timeline.skipped:
         notes.append(f"{timeline.skipped} unreadable line(s) skipped")
     print("; ".join(notes))
-    return 0
 
 
 def picture_cell(log_folder: Path, picture: str | None) -> str:

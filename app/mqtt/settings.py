@@ -32,6 +32,8 @@ PASSWORD_FILE_MAX_BYTES = 1 << 16  # read no further; what is read must still fi
 # Far beyond any real prefix, and leaves every topic the app builds on one (a discovery
 # topic adds a node id, a label and three levels) well inside an MQTT string.
 PREFIX_MAX_BYTES = 1024
+DEFAULT_STATUS_S = 30.0
+DEFAULT_DISCOVERY_PREFIX = "homeassistant"
 
 
 @dataclass(frozen=True)
@@ -165,34 +167,42 @@ def check_mqtt_string(text: str | None, what: str) -> None:
         raise AppError(f"{what}: {size} bytes, MQTT allows at most {MQTT_STRING_MAX_BYTES} bytes")
 
 
-def mqtt_settings(args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> MqttSettings | None:
-    """The MQTT options checked together (None without --mqtt); AppError names a bad one.
+def mqtt_settings(
+    url: BrokerUrl,
+    *,
+    user: str | None = None,
+    password_file: Path | None = None,
+    ca_file: Path | None = None,
+    client_id: str | None = None,
+    prefix: str | None = None,
+    discovery_prefix: str = DEFAULT_DISCOVERY_PREFIX,
+    status_interval: float = DEFAULT_STATUS_S,
+    env: Mapping[str, str] = os.environ,
+) -> MqttSettings:
+    """The MQTT options checked together; AppError names a bad one.
 
-    Also `config check`'s check (with the environment of the service, unknown here: {}).
+    Also `config check`'s check (with the environment of the service, unknown there: {}).
+    `user` None: from the URL, else $MOVINET_MQTT_USER; `discovery_prefix` "off": none.
     """
-    url: BrokerUrl | None = args.mqtt
-    if url is None:
-        return None
-    if args.mqtt_ca_file is not None and not url.tls:
+    if ca_file is not None and not url.tls:
         tls_url = BrokerUrl("mqtts", url.host, url.port if url.port != SCHEMES["mqtt"] else SCHEMES["mqtts"], None)
         raise OptionError("mqtt", f"{url} is not TLS, yet a CA file is given", str(tls_url))
-    user = args.mqtt_user or url.user or env.get(USER_ENV) or None
-    user_from = "--mqtt-user" if args.mqtt_user else "the MQTT user in --mqtt" if url.user else f"${USER_ENV}"
+    user_from = "--mqtt-user" if user else "the MQTT user in --mqtt" if url.user else f"${USER_ENV}"
+    user = user or url.user or env.get(USER_ENV) or None
     check_mqtt_string(user, user_from)
-    password = read_password(args.mqtt_password_file, env)
+    password = read_password(password_file, env)
     if password is not None and user is None:
         raise AppError(f"an MQTT password needs a user: --mqtt-user, mqtt://USER@HOST or ${USER_ENV}")
     name = hostname()
-    discovery = args.mqtt_discovery_prefix
     settings = MqttSettings(
         url=url,
         user=user,
         password=password,
-        ca_file=args.mqtt_ca_file,
-        client_id=args.mqtt_client_id or f"movinet-{name}",
-        prefix=args.mqtt_prefix or f"movinet/{name}",
-        discovery_prefix=None if discovery == "off" else discovery,
-        status_interval=args.mqtt_status_interval,
+        ca_file=ca_file,
+        client_id=client_id or f"movinet-{name}",
+        prefix=prefix or f"movinet/{name}",
+        discovery_prefix=None if discovery_prefix == "off" else discovery_prefix,
+        status_interval=status_interval,
     )
     settings.tls_context()  # a CA file that is not one fails here, not at the first connection
     return settings

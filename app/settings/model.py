@@ -1,56 +1,75 @@
-"""The model, label map and label filters the options name, opened together.
+"""The model, label map and label filters a command uses, as one typed value, and opening them.
 
-`classify`, `run`, `eval` and `demo` open them here, and `config check` does too, so a
-config it accepts has a model the runtime loads, a label map of the model's size, a taught
-set (`--custom`) made with that model, and `allow`/`deny` labels that are in it.
+`classify`, `run`, `snapshot`, `eval` and `demo` open them here, and `config check` does
+too, so a config it accepts has a model the runtime loads, a label map of the model's
+size, a taught set (`--custom`) made with that model, and `allow`/`deny` labels in it.
 """
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from app import assets
-from app.inference.engine import StreamingClassifier, stream_classes
+from app.inference.engine import ANSWER_BLEND, StreamingClassifier, stream_classes
 from app.inference.labels import TopK, load_labels
-from app.inference.sampling import context_steps
-from app.settings.argtypes import split_commas
-from app.teach.custom import CustomHead, open_custom
+from app.inference.sampling import DEFAULT_FPS, LIVE_CONTEXT_S, context_steps
+from app.teach.custom import DEFAULT_UNSURE, CustomHead, open_custom
 from app.teach.store import OTHER
 
 
-def open_classifier(args: argparse.Namespace) -> tuple[StreamingClassifier, TopK]:
-    model_path = assets.resolve_model(args.model)
-    steps = context_steps(args.context, args.fps)
-    classifier = StreamingClassifier(model_path, args.runtime, args.threads, steps, args.answer)
-    head = custom_head(args, classifier.model_path, kinetics := kinetics_labels(args, classifier.num_classes))
+@dataclass(frozen=True)
+class ModelSettings:
+    """Which model runs, how its streams answer, and which of its labels a run reports."""
+
+    model: str | None = None  # a name from `models list` or a .tflite path; None: the default
+    labels: Path | None = None  # None: the installed Kinetics-600 map
+    runtime: str = "auto"
+    threads: int | None = None  # None: the cores, at most 4
+    fps: float = DEFAULT_FPS
+    context: float = LIVE_CONTEXT_S
+    answer: str = ANSWER_BLEND
+    custom: Path | None = None  # a taught set reported instead of the model's labels
+    custom_threshold: float = DEFAULT_UNSURE
+    top_k: int = 5
+    threshold: float = 0.0
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+    @property
+    def model_path(self) -> Path:
+        return assets.resolve_model(self.model)
+
+    @property
+    def labels_path(self) -> Path:
+        return self.labels or assets.default_labels_path()
+
+
+def open_classifier(settings: ModelSettings) -> tuple[StreamingClassifier, TopK]:
+    steps = context_steps(settings.context, settings.fps)
+    classifier = StreamingClassifier(settings.model_path, settings.runtime, settings.threads, steps, settings.answer)
+    kinetics = load_labels(settings.labels_path, classifier.num_classes)
+    head = custom_head(settings.custom, classifier.model_path, kinetics)
     if head is not None:
         classifier.set_head(head)
-    return classifier, labels_for(args, kinetics, head)
+    return classifier, labels_for(settings, kinetics, head)
 
 
-def check_classifier(args: argparse.Namespace) -> None:
+def check_classifier(settings: ModelSettings) -> None:
     """What `open_classifier` refuses, found without opening the model's streams (quicker)."""
-    model_path = assets.resolve_model(args.model)
-    kinetics = kinetics_labels(args, stream_classes(model_path, args.runtime, args.threads))
-    labels_for(args, kinetics, custom_head(args, model_path, kinetics))
+    model_path = settings.model_path
+    kinetics = load_labels(settings.labels_path, stream_classes(model_path, settings.runtime, settings.threads))
+    labels_for(settings, kinetics, custom_head(settings.custom, model_path, kinetics))
 
 
-def kinetics_labels(args: argparse.Namespace, num_classes: int) -> list[str]:
-    """The model's own label map, checked against its class count."""
-    return load_labels(args.labels or assets.default_labels_path(), num_classes)
-
-
-def custom_head(args: argparse.Namespace, model_path: Path, kinetics: list[str]) -> CustomHead | None:
+def custom_head(set_path: Path | None, model_path: Path, kinetics: list[str]) -> CustomHead | None:
     """The taught set `--custom` names (app/teach/custom.py), or None for the model's own classes."""
-    if getattr(args, "custom", None) is None:
-        return None
-    return open_custom(args.custom, model_path, kinetics)
+    return None if set_path is None else open_custom(set_path, model_path, kinetics)
 
 
-def labels_for(args: argparse.Namespace, kinetics: list[str], head: CustomHead | None = None) -> TopK:
+def labels_for(settings: ModelSettings, kinetics: list[str], head: CustomHead | None = None) -> TopK:
     """What a run reports: the set's actions or the model's labels, with allow/deny and the thresholds."""
     labels, unsure = kinetics, None
     if head is not None:
-        labels, unsure = head.labels, (OTHER, args.custom_threshold)
-    return TopK(labels, args.top_k, split_commas(args.allow), split_commas(args.deny), args.threshold, unsure)
+        labels, unsure = head.labels, (OTHER, settings.custom_threshold)
+    return TopK(labels, settings.top_k, list(settings.allow), list(settings.deny), settings.threshold, unsure)

@@ -1,4 +1,5 @@
-"""The options that name the model and shape its results, shared by classify, run, snapshot, eval and teach."""
+"""The options that name the model and shape its results, shared by classify, run, snapshot, eval and teach,
+and the typed ModelSettings a command hands on (the only place their flag names are read)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,19 @@ from pathlib import Path
 from app.inference.engine import ANSWER_BLEND, ANSWER_LONGEST, ANSWERS
 from app.inference.runtime import RUNTIMES
 from app.inference.sampling import CLIP_CONTEXT_S, DEFAULT_FPS, LIVE_CONTEXT_S
-from app.settings.argtypes import non_negative_float, positive_float, positive_int, probability, thread_count, up_to
+from app.settings.argtypes import (
+    non_negative_float,
+    positive_float,
+    positive_int,
+    probability,
+    split_commas,
+    thread_count,
+    up_to,
+)
+from app.settings.model import ModelSettings
 from app.sources.files import DEFAULT_MAX_PIXELS
-from app.teach.custom import add_custom_arguments
+from app.teach.custom import DEFAULT_UNSURE
+from app.teach.store import OTHER
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +67,16 @@ def add_result_options(parser: argparse.ArgumentParser, live: bool = False) -> N
         help="blend: both streams' answers averaged (follows changes); longest: the stream with the longest "
         f"history (whole clips, exactly) (default {answer})",
     )
-    add_custom_arguments(group)
+    group.add_argument(
+        "--custom", type=Path, metavar="SET", help="report a taught set's actions instead of Kinetics' (docs/teach.md)"
+    )
+    group.add_argument(
+        "--custom-threshold",
+        type=probability,
+        default=DEFAULT_UNSURE,
+        metavar="P",
+        help=f"with --custom: answer '{OTHER}' when no action reaches this probability (default {DEFAULT_UNSURE:g})",
+    )
     group.add_argument("--top-k", type=positive_int, default=5, help="how many labels to report (default 5)")
     group.add_argument("--threshold", type=probability, default=0.0, help="hide labels scoring below this (0..1)")
     group.add_argument(
@@ -83,3 +103,20 @@ def add_decode_options(parser: argparse.ArgumentParser) -> None:
         metavar="MP",
         help=f"refuse video files and GIFs with larger frames (default {DEFAULT_MAX_PIXELS / 1e6:.1f}, 4096x4096)",
     )
+
+
+def model_settings(args: argparse.Namespace) -> ModelSettings:
+    """The model and result options of any command; those it has not keep ModelSettings' defaults."""
+    given = {name: getattr(args, name) for name in MODEL_SETTING_NAMES if hasattr(args, name)}
+    for name in ("allow", "deny"):
+        if name in given:
+            given[name] = tuple(split_commas(given[name]))
+    return ModelSettings(**given)
+
+
+MODEL_SETTING_NAMES = tuple(ModelSettings.__dataclass_fields__)
+
+
+def max_pixels(args: argparse.Namespace) -> int:
+    """--max-megapixels as the pixel count the decoders take."""
+    return int(args.max_megapixels * 1e6)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 from app.errors import OptionError
@@ -23,12 +24,35 @@ __all__ = [
     "Keep",
     "OpenCVSource",
     "SourceError",
+    "SourceSettings",
     "file_path",
     "is_pi_camera",
     "open_source",
 ]
 
 PI_CAMERA_SPECS = ("picam", "picamera")
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """What `--source` names and how to play it; built, not opened, by `open_source`."""
+
+    spec: str = "auto"
+    realtime: bool = False  # a file plays at its own rate, like a camera
+    loop: bool = False  # a file plays again and again
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    autofocus: bool = True
+
+    def open(self, model_size: tuple[int, int], fps: float) -> FrameSource:
+        return open_source(
+            self.spec,
+            realtime=self.realtime,
+            loop=self.loop,
+            model_size=model_size,
+            fps=fps,
+            max_pixels=self.max_pixels,
+            autofocus=self.autofocus,
+        )
 
 
 def file_path(spec: str) -> Path | None:

@@ -12,23 +12,28 @@ from app.inference.engine import ANSWER_LONGEST, StreamingClassifier
 from app.inference.labels import load_labels
 from app.inference.sampling import DEFAULT_FPS
 from app.settings.argtypes import non_negative_float, positive_float, positive_int, split_commas
+from app.settings.options import MODEL_FPS, add_model_options, model_settings
 from app.teach.api import Teacher
 from app.teach.groups import read_groups
-from app.teach.record import add_record_command
+from app.teach.record import (
+    DEFAULT_COUNT,
+    DEFAULT_COUNTDOWN,
+    DEFAULT_PAUSE,
+    DEFAULT_SECONDS,
+    TakeSettings,
+    record_takes,
+)
+from app.teach.record_view import RECORD_PREVIEWS
 from app.teach.store import check_action_name
 
 
-def add_teach_command(
-    commands: argparse._SubParsersAction,
-    add_model_options: Callable[[argparse.ArgumentParser], None],
-    fps_type: Callable[[str], float],
-) -> None:
+def add_teach_command(commands: argparse._SubParsersAction) -> None:
     teach = commands.add_parser("teach", help="teach your own actions from a few examples (docs/teach.md)")
     actions = teach.add_subparsers(dest="teach_command", required=True, metavar="ACTION")
 
     def with_model(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         add_model_options(parser)
-        parser.add_argument("--fps", type=fps_type, default=DEFAULT_FPS, help="frames per second fed to the model (5)")
+        parser.add_argument("--fps", type=MODEL_FPS, default=DEFAULT_FPS, help="frames per second fed to the model (5)")
         return parser
 
     add = with_model(actions.add_parser("add", help="add each clip as one example of ACTION"))
@@ -39,7 +44,7 @@ def add_teach_command(
     add.add_argument("--to", dest="end", type=positive_float, metavar="S", help="... up to S seconds")
     add.set_defaults(handler=run_add)
 
-    add_record_command(actions, with_model, open_teacher)
+    add_record_command(actions, with_model)
 
     listing = actions.add_parser("list", help="the set's actions and examples")
     listing.add_argument("set", type=Path, metavar="SET")
@@ -65,10 +70,39 @@ def add_teach_command(
 
 def open_teacher(args: argparse.Namespace) -> Teacher:
     """The set with a model that extracts features: one stream over the whole example."""
+    model = model_settings(args)
     classifier = StreamingClassifier(
-        assets.resolve_model(args.model), args.runtime, args.threads, context_steps=0, answer=ANSWER_LONGEST
+        model.model_path, model.runtime, model.threads, context_steps=0, answer=ANSWER_LONGEST
     )
-    return Teacher(args.set, classifier, args.fps)
+    return Teacher(args.set, classifier, model.fps)
+
+
+def add_record_command(
+    actions: argparse._SubParsersAction, with_model: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
+) -> None:
+    record = with_model(actions.add_parser("record", help="record examples of ACTION from a camera, with a countdown"))
+    record.add_argument("set", type=Path, metavar="SET")
+    record.add_argument("action", metavar="ACTION")
+    record.add_argument("--source", default="auto", help="as for run: auto, picam, /dev/videoN, a URL or a file")
+    record.add_argument("--seconds", type=positive_float, default=DEFAULT_SECONDS, help="length of a take (6)")
+    record.add_argument("--count", type=positive_int, default=DEFAULT_COUNT, help="takes to record (3)")
+    record.add_argument("--countdown", type=non_negative_float, default=DEFAULT_COUNTDOWN, help="seconds before (3)")
+    record.add_argument("--pause", type=non_negative_float, default=DEFAULT_PAUSE, help="seconds between takes (3)")
+    record.add_argument("--keep-video", action="store_true", help="also keep each take's frames as SET/videos/ID.mp4")
+    record.add_argument(
+        "--preview",
+        choices=RECORD_PREVIEWS,
+        default="auto",
+        help="a window with the picture and the countdown: auto (if $DISPLAY), window or none",
+    )
+    record.set_defaults(handler=run_record)
+
+
+def run_record(args: argparse.Namespace) -> int:
+    fields = ("source", "fps", "seconds", "count", "countdown", "pause", "keep_video", "preview")
+    settings = TakeSettings(args.set, args.action, **{name: getattr(args, name) for name in fields})
+    record_takes(settings, lambda: open_teacher(args))
+    return 0
 
 
 def run_add(args: argparse.Namespace) -> int:

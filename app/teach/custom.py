@@ -8,7 +8,6 @@ change of their own.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import os
@@ -18,7 +17,6 @@ import numpy as np
 
 from app.errors import AppError
 from app.inference.labels import TopK, softmax
-from app.settings.argtypes import probability
 from app.teach.groups import read_groups
 from app.teach.head import Head
 from app.teach.store import OTHER, TeachSet, examples_digest
@@ -70,19 +68,6 @@ class CustomHead:
         if self._other_slot:
             out[filled] = np.log(max(rest, FLOOR))
         return out
-
-
-def add_custom_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument(
-        "--custom", type=Path, metavar="SET", help="report a taught set's actions instead of Kinetics' (docs/teach.md)"
-    )
-    group.add_argument(
-        "--custom-threshold",
-        type=probability,
-        default=DEFAULT_UNSURE,
-        metavar="P",
-        help=f"with --custom: answer '{OTHER}' when no action reaches this probability (default {DEFAULT_UNSURE:g})",
-    )
 
 
 def model_sha256(path: str | os.PathLike) -> str:

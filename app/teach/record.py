@@ -7,25 +7,23 @@ runs, and written out as video only with --keep-video.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import functools
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 
 from app.errors import AppError
-from app.inference.sampling import RateSampler
-from app.settings.argtypes import non_negative_float, positive_float, positive_int
+from app.inference.sampling import DEFAULT_FPS, RateSampler
 from app.sources import open_source
 from app.sources.base import Frame, SourceError
 from app.teach.api import Teacher
-from app.teach.record_view import RECORD_PREVIEWS, Caption, RecordPreview, WindowClosed, check_record_preview
+from app.teach.record_view import Caption, RecordPreview, WindowClosed, check_record_preview
 from app.teach.store import check_action_name
 
 DEFAULT_SECONDS = 6.0
@@ -34,37 +32,31 @@ DEFAULT_COUNTDOWN = 3.0
 DEFAULT_PAUSE = 3.0
 
 
-def add_record_command(
-    actions: argparse._SubParsersAction,
-    with_model: Callable[[argparse.ArgumentParser], argparse.ArgumentParser],
-    open_teacher: Callable[[argparse.Namespace], Teacher],
-) -> None:
-    record = with_model(actions.add_parser("record", help="record examples of ACTION from a camera, with a countdown"))
-    record.add_argument("set", type=Path, metavar="SET")
-    record.add_argument("action", metavar="ACTION")
-    record.add_argument("--source", default="auto", help="as for run: auto, picam, /dev/videoN, a URL or a file")
-    record.add_argument("--seconds", type=positive_float, default=DEFAULT_SECONDS, help="length of a take (6)")
-    record.add_argument("--count", type=positive_int, default=DEFAULT_COUNT, help="takes to record (3)")
-    record.add_argument("--countdown", type=non_negative_float, default=DEFAULT_COUNTDOWN, help="seconds before (3)")
-    record.add_argument("--pause", type=non_negative_float, default=DEFAULT_PAUSE, help="seconds between takes (3)")
-    record.add_argument("--keep-video", action="store_true", help="also keep each take's frames as SET/videos/ID.mp4")
-    record.add_argument(
-        "--preview",
-        choices=RECORD_PREVIEWS,
-        default="auto",
-        help="a window with the picture and the countdown: auto (if $DISPLAY), window or none",
-    )
-    record.set_defaults(handler=functools.partial(run_record, open_teacher=open_teacher))
+@dataclass(frozen=True)
+class TakeSettings:
+    """How `teach record` records: what, from where, and the takes' timing."""
+
+    set_path: Path
+    action: str
+    source: str = "auto"
+    fps: float = DEFAULT_FPS
+    seconds: float = DEFAULT_SECONDS
+    count: int = DEFAULT_COUNT
+    countdown: float = DEFAULT_COUNTDOWN
+    pause: float = DEFAULT_PAUSE
+    keep_video: bool = False
+    preview: str = "auto"  # one of RECORD_PREVIEWS
 
 
-def run_record(args: argparse.Namespace, open_teacher: Callable[[argparse.Namespace], Teacher]) -> int:
-    check_action_name(args.action)
-    preview_kind = check_record_preview(args.preview)
-    teacher = open_teacher(args)
+def record_takes(settings: TakeSettings, open_teacher: Callable[[], Teacher]) -> None:
+    """Record the takes into the set, each stored when done (the action's name is checked before the model loads)."""
+    check_action_name(settings.action)
+    preview_kind = check_record_preview(settings.preview)
+    teacher = open_teacher()
     teacher.check_model()  # before anyone performs
     # A file stands in for a camera: played at its own rate, as a camera delivers.
-    source = open_source(args.source, realtime=True, model_size=teacher.input_size, fps=args.fps)
-    preview = RecordPreview(preview_kind, f"teach record · {args.action}", required=args.preview == "window")
+    source = open_source(settings.source, realtime=True, model_size=teacher.input_size, fps=settings.fps)
+    preview = RecordPreview(preview_kind, f"teach record · {settings.action}", required=settings.preview == "window")
     stored = 0
     try:
         source.open()
@@ -73,31 +65,30 @@ def run_record(args: argparse.Namespace, open_teacher: Callable[[argparse.Namesp
         raise
     try:
         frames = source.frames(lambda t: True)
-        for take in range(1, args.count + 1):
-            what = f"take {take}/{args.count} of {args.action!r}"
-            wait = args.countdown if take == 1 else args.pause + args.countdown
-            _count_down(frames, wait, args.countdown, what, _showing(preview, take, args.count))
-            sampled = _take(frames, args.seconds, args.fps, _showing(preview, take, args.count))
+        for take in range(1, settings.count + 1):
+            what = f"take {take}/{settings.count} of {settings.action!r}"
+            wait = settings.countdown if take == 1 else settings.pause + settings.countdown
+            _count_down(frames, wait, settings.countdown, what, _showing(preview, take, settings.count))
+            sampled = _take(frames, settings.seconds, settings.fps, _showing(preview, take, settings.count))
             if sampled is None:
-                raise AppError(f"the source ended before take {take} of {args.count} (earlier takes are kept)")
-            preview.note(Caption("", f"storing take {take}/{args.count}…"))
-            example = teacher.add_frames(args.action, sampled, f"{source.name} take {take}")
+                raise AppError(f"the source ended before take {take} of {settings.count} (earlier takes are kept)")
+            preview.note(Caption("", f"storing take {take}/{settings.count}…"))
+            example = teacher.add_frames(settings.action, sampled, f"{source.name} take {take}")
             stored = take
-            if args.keep_video:
-                _keep_video(args.set / "videos" / f"{example.id}.mp4", sampled, args.fps)
+            if settings.keep_video:
+                _keep_video(settings.set_path / "videos" / f"{example.id}.mp4", sampled, settings.fps)
             print(f"take {take}: stored {example.steps} steps", flush=True)
     except SourceError as exc:
         raise AppError(f"the camera failed: {exc} (takes done so far are kept)") from None
     except WindowClosed:
         # The user's way to stop early: not an error, the takes done are kept.
-        print(f"the preview window was closed: {stored} of {args.count} takes stored; "
-              f"run `python -m app teach fit {args.set}` when done", flush=True)  # fmt: skip
-        return 0
+        print(f"the preview window was closed: {stored} of {settings.count} takes stored; "
+              f"run `python -m app teach fit {settings.set_path}` when done", flush=True)  # fmt: skip
+        return
     finally:
         source.close()
         preview.close()
-    print(f"run `python -m app teach fit {args.set}` when done")
-    return 0
+    print(f"run `python -m app teach fit {settings.set_path}` when done")
 
 
 Show = Callable[[Frame, float, str], None]  # (frame, seconds left, phase: "wait", "count" or "take")

@@ -17,7 +17,6 @@ model steps (Pipeline.restart_with), so every output that reads result labels fo
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -30,11 +29,10 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-from app import assets
 from app.errors import AppError
 from app.inference.labels import TopK, load_labels
 from app.pipeline import Pipeline
-from app.settings.argtypes import split_commas
+from app.settings.model import ModelSettings
 from app.teach.api import FitReport, Teacher
 from app.teach.custom import CustomHead, open_custom
 from app.teach.live import (
@@ -65,15 +63,6 @@ MAX_LABELS_SHOWN = 100
 OFF = "no set to teach: start with --teach-set DIR (teach_set in a config) or --custom SET"
 
 Reply = tuple[int, bytes, str]  # status, body, content type (as WebHandler._reply takes them)
-
-
-def add_teach_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument(
-        "--teach-set",
-        type=Path,
-        metavar="DIR",
-        help="the set the web view's Teach page records into and fits (default: --custom's; docs/teach-web.md)",
-    )
 
 
 def json_reply(status: int, data: Any) -> Reply:
@@ -109,11 +98,11 @@ def write_problem(path: Path) -> str | None:
 class TeachDesk:
     """The Teach page's state and actions for one running pipeline."""
 
-    def __init__(self, pipeline: Pipeline, set_path: Path | None, kinetics: list[str], args: argparse.Namespace):
+    def __init__(self, pipeline: Pipeline, set_path: Path | None, kinetics: list[str], model: ModelSettings):
         self.pipeline = pipeline
         self.set_path = set_path
         self.kinetics = kinetics
-        self.args = args
+        self.model = model  # the run's label options, applied to the set's labels
         self.fit_report: dict[str, Any] | None = None
         self.problem = OFF if set_path is None else write_problem(set_path)  # refreshed by each change
         self._lock = threading.Lock()  # one change at a time from this page (the store locks against others)
@@ -274,10 +263,10 @@ class TeachDesk:
 
     def top_k_for(self, labels: list[str]) -> TopK:
         """The run's top-k options for the set's labels; --allow/--deny names not in the set are dropped."""
-        allow = [x for x in split_commas(self.args.allow) if x in labels]
-        deny = [x for x in split_commas(self.args.deny) if x in labels]
-        unsure = (OTHER, self.args.custom_threshold)
-        return TopK(labels, self.args.top_k, allow, deny, self.args.threshold, unsure)
+        allow = [x for x in self.model.allow if x in labels]
+        deny = [x for x in self.model.deny if x in labels]
+        unsure = (OTHER, self.model.custom_threshold)
+        return TopK(labels, self.model.top_k, allow, deny, self.model.threshold, unsure)
 
 
 def fit_json(report: FitReport) -> dict[str, Any]:
@@ -312,10 +301,7 @@ def _number(
     return value
 
 
-def teach_desk_for(pipeline: Pipeline, args: argparse.Namespace) -> TeachDesk:
+def teach_desk_for(pipeline: Pipeline, set_path: Path | None, model: ModelSettings) -> TeachDesk:
     """The desk for `run --web`: the set from --teach-set or --custom (or none: the page says so)."""
-    set_path = args.teach_set or getattr(args, "custom", None)
-    kinetics: list[str] = []
-    if set_path is not None:
-        kinetics = load_labels(args.labels or assets.default_labels_path(), pipeline.classifier.num_classes)
-    return TeachDesk(pipeline, set_path, kinetics, args)
+    kinetics = load_labels(model.labels_path, pipeline.classifier.num_classes) if set_path is not None else []
+    return TeachDesk(pipeline, set_path, kinetics, model)

@@ -1,6 +1,6 @@
 """`run --web [HOST:]PORT`: the live web view, for a Pi with no screen.
 
-cli.py calls `add_web_arguments` on the `run` parser and `attach_web` on the pipeline.
+app/settings/run.py builds WebSettings (parse_listen, load_token), cli.py calls `attach_web`.
 The view listens on 127.0.0.1 unless told otherwise; any other address needs a token,
 which comes from a file (--web-token-file) or MOVINET_WEB_TOKEN, never from the command
 line, where every user of the machine could read it in `ps`. Values are checked here
@@ -9,10 +9,8 @@ line, where every user of the machine could read it in `ps`. Values are checked 
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import logging
-import os
 import re
 import socket
 import threading
@@ -23,13 +21,13 @@ from typing import Any
 
 from app.errors import AppError, OptionError
 from app.input_files import UnreadableFile, read_small_text
-from app.overlay import LiveOverlay, model_label, overlay_for
+from app.overlay import LiveOverlay, model_label
 from app.pipeline import Pipeline, Stage
-from app.settings.argtypes import positive_float
+from app.settings.model import ModelSettings
 from app.web.server import WebServer
 from app.web.status import LiveStatus, RunInfo
 from app.web.stream import DEFAULT_FPS, JpegStream
-from app.web.teach import add_teach_arguments, teach_desk_for
+from app.web.teach import teach_desk_for
 
 log = logging.getLogger(__name__)
 
@@ -41,25 +39,18 @@ TOKEN_HINT = "make one with: python3 -c 'import secrets; print(secrets.token_url
 STALE_STEPS = 3  # /healthz fails after this many missed model steps (or --stall-timeout, if longer)
 
 
-def add_web_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("web view")
-    group.add_argument(
-        "--web",
-        metavar="[HOST:]PORT",
-        help=f"serve a live page (video, top-5, status) on PORT, on {DEFAULT_HOST} unless HOST is given; "
-        f"another address needs a token ({TOKEN_ENV} or --web-token-file)",
-    )
-    group.add_argument(
-        "--web-token-file", type=Path, metavar="PATH", help=f"read the web view's token from PATH (else ${TOKEN_ENV})"
-    )
-    group.add_argument(
-        "--web-fps",
-        type=positive_float,
-        default=DEFAULT_FPS,
-        metavar="F",
-        help=f"at most this many pictures a second in the web view's video (default {DEFAULT_FPS:g})",
-    )
-    add_teach_arguments(group)
+@dataclass(frozen=True)
+class WebSettings:
+    host: str
+    port: int
+    token: str | None  # None: no token (refused beyond this machine when the view starts)
+    fps: float = DEFAULT_FPS  # the video's pictures a second at most
+    teach_set: Path | None = None  # the Teach page's set, or None for none
+
+    @property
+    def listen(self) -> str:
+        """As the user writes it: `[::1]:8080`, `0.0.0.0:8080`."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -142,39 +133,39 @@ class WebView:
 
 def attach_web(
     pipeline: Pipeline,
-    args: argparse.Namespace,
-    env: Mapping[str, str] = os.environ,
-    overlay: LiveOverlay | None = None,
+    settings: WebSettings | None,
+    model_settings: ModelSettings,
+    overlay: LiveOverlay,
     pictures: Path | None = None,
 ) -> WebView | None:
-    """Check the web options, start the server and feed it from the pipeline (None without --web).
+    """Start the server and feed it from the pipeline (None without --web).
 
-    `overlay` is the run's (shared with the previews); without one the view makes its own.
-    `pictures`: the event pictures' folder, whose newest pictures the page shows.
+    `overlay` is the run's (shared with the previews); `model_settings` the run's label
+    options, which the Teach page applies to its set; `pictures`: the event pictures'
+    folder, whose newest pictures the page shows.
     """
-    if args.web is None:
+    if settings is None:
         return None
-    token = load_token(args.web_token_file, env)
-    listen = resolve_listen(*parse_listen(args.web))
+    token = settings.token
+    listen = resolve_listen(settings.host, settings.port)
     if not listen.ip.is_loopback and token is None:
         raise OptionError(
             "web",
-            f"{args.web} listens beyond this machine, so it needs a token: put one in a file named by "
+            f"{settings.listen} listens beyond this machine, so it needs a token: put one in a file named by "
             f"--web-token-file (web_token_file in a config) or in ${TOKEN_ENV} ({TOKEN_HINT})",
         )
     classifier = pipeline.classifier
     model = model_label(classifier.model_path.stem)
-    overlay = overlay or overlay_for(args, classifier.model_path.stem)
-    stream = JpegStream(overlay, fps=args.web_fps)
+    stream = JpegStream(overlay, fps=settings.fps)
     run = RunInfo(model, classifier.runtime, classifier.threads, pipeline.source.name, pipeline.options.fps)
     stale_after = max(pipeline.options.stall_timeout, STALE_STEPS / pipeline.options.fps)
     status = LiveStatus(overlay, run, stale_after, viewers=lambda: stream.watchers, encode_ms=lambda: stream.encode_ms)
-    teach = teach_desk_for(pipeline, args)
+    teach = teach_desk_for(pipeline, settings.teach_set, model_settings)
     try:
         server = WebServer(listen.family, listen.address, status, stream, token, pictures, teach)
     except OSError as exc:
         stream.close()
-        raise OptionError("web", f"{args.web}: cannot listen: {exc.strerror or exc}") from None
+        raise OptionError("web", f"{settings.listen}: cannot listen: {exc.strerror or exc}") from None
     view = WebView(server, stream, url_of(server.server_address))
     pipeline.on_result(overlay.update, Stage.OVERLAY)  # the status shows the labels of each result
     pipeline.on_result(status.on_result)
