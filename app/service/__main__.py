@@ -1,7 +1,7 @@
-"""`python -m app.service install|uninstall NAME`: see app/service/install.py."""
+"""`python -m app.service install|uninstall NAME`: see app/service/cli.py."""
 
 import sys
 
-from app.service.install import main
+from app.service.cli import main
 
 sys.exit(main())

@@ -224,9 +224,7 @@ def logger(container: Container) -> dict[str, str]:
     check = as_pi(machine, f"cd {CHECKOUT} && .venv/bin/python -m app config check /etc/movinet/logger.toml")
     # A file the service's user cannot read is refused before anything starts...
     as_pi(machine, f"chmod 600 {CLIP}")
-    refused = as_pi(
-        machine, f"cd {CHECKOUT} && sudo .venv/bin/python -m app.service install logger", check=False
-    )
+    refused = as_pi(machine, f"cd {CHECKOUT} && sudo .venv/bin/python -m app.service install logger", check=False)
     # ...and setup.sh makes it readable again.
     second = as_pi(machine, f"cd {CHECKOUT} && ./setup.sh --install-service logger", check=False)
     print(f"... until the logger runs: {time.monotonic() - started:.0f} s")
