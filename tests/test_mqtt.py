@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import re
 import signal
 import socket
@@ -430,3 +431,38 @@ def test_discovery_topics_stay_short_for_long_labels():
     assert all(DISCOVERY_TOPIC.fullmatch(topic) for topic in topics)
     assert max(len(topic) for topic in topics) < 200 and len(set(topics)) == len(topics)
     assert f"homeassistant/binary_sensor/{CLIENT}/action_push_up/config" in topics  # short ones unchanged
+
+
+# ---- paho's own thread -------------------------------------------------------------------
+
+
+def test_a_failing_callback_is_one_line_and_the_link_carries_on(tmp_path, caplog):
+    """A subscription handler that raises once ended paho's network thread: nothing was
+    published for the rest of the run, and stderr had only a traceback."""
+    from app.mqtt.link import MqttLink
+    from app.mqtt.settings import broker_url, mqtt_settings
+
+    broker = Broker(tmp_path / "broker")
+    settings = mqtt_settings(broker_url(broker.url), client_id="link-test", prefix="test", env={})
+
+    def handler(payload: bytes) -> None:
+        raise ValueError(f"cannot read {payload!r}")
+
+    outbox = Outbox()
+    link = MqttLink(settings, outbox, Message("test/availability", b"offline"), lambda: [], {"test/cmd": handler})
+    try:
+        with Subscriber(broker, topics=("test/events",)) as subscriber:
+            link.start()
+            wait_for(lambda: link.connected, 10, "the link's connection")
+            for n in range(3):  # each message raises in paho's thread
+                subscriber.client.publish("test/cmd", f"bad {n}".encode(), qos=1).wait_for_publish(5)
+            outbox.put(Message("test/events", b"after", qos=1, event=True))
+            wait_for(lambda: subscriber.on("test/events"), 10, "the event published after the failures")
+            # Its acknowledgement is read by paho's network thread: alive, it also reconnects later.
+            wait_for(lambda: link._in_flight() == 0, 10, "the broker's acknowledgement, read by paho's thread")
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert errors == ["MQTT: Caught exception in on_message: cannot read b'bad 0' (the connection carries on)"]
+        assert link.connected
+    finally:
+        link.close([])
+        broker.stop()

@@ -73,6 +73,11 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        # A callback's exception would end paho's network thread, and MQTT with it, for the
+        # rest of the run: paho reports it through on_log instead, and the link carries on.
+        client.suppress_exceptions = True
+        client.on_log = self._on_log
+        self._failed_callbacks: set[str] = set()
         self.client = client
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-send", daemon=True)
 
@@ -166,6 +171,14 @@ class MqttLink:
         handler = self.subscriptions.get(message.topic)
         if handler is not None:
             handler(message.payload)
+
+    def _on_log(self, client: paho.Client, userdata: object, level: int, text: str) -> None:
+        if level != paho.MQTT_LOG_ERR or not text.startswith("Caught exception in "):
+            return  # paho's debug chatter, and socket errors _on_disconnect already reports
+        callback = text.removeprefix("Caught exception in ").partition(":")[0]
+        if callback not in self._failed_callbacks:  # once per callback: a handler failing per message floods no log
+            self._failed_callbacks.add(callback)
+            log.error("MQTT: %s (the connection carries on)", text)
 
     # -- the sender thread --------------------------------------------------------------
     def _send_loop(self) -> None:
