@@ -41,7 +41,6 @@ from app.sources import SourceSettings
 from app.sources.files import frame_count
 from app.sysinfo import SystemInfo
 from app.teach.cli import add_teach_command
-from app.teach.custom import custom_actions
 from app.web.view import attach_web
 
 
@@ -180,9 +179,7 @@ def run_live(args: argparse.Namespace) -> int:
     if settings.pictures is not None:
         attach_event_pictures(pipeline, settings.pictures, overlay, settings.events.detector())
     attach_web(pipeline, settings.web, settings.model, overlay, pictures)
-    model = settings.model
-    actions = custom_actions(top_k) if model.custom and not model.allow else list(model.allow)
-    attach_mqtt(pipeline, settings.mqtt, settings.events.detector(), actions, SystemInfo().read, pictures)
+    attach_mqtt(pipeline, settings.mqtt, settings.events.detector(), settings.model.allow, SystemInfo().read, pictures)
     attach_systemd(pipeline)
     main_loop = attach_outputs(pipeline, settings.preview, overlay)
     pipeline.run(main_loop=main_loop)

@@ -127,6 +127,7 @@ class Pipeline:
         self.frame_listeners: list[Callable[[Frame], None]] = []
         self._frame_demand: list[Callable[[], bool] | None] = []  # per frame listener, see on_frame
         self.closers: list[Callable[[], None]] = []
+        self.label_listeners: list[Callable[[TopK], None]] = []  # see on_labels
         self.last_frame_at = time.monotonic()
         self.reopens = 0
         self.error: BaseException | None = None
@@ -166,6 +167,11 @@ class Pipeline:
     def on_close(self, closer: Callable[[], None]) -> None:
         """Called once at shutdown, after the last result: flush and release."""
         self.closers.append(closer)
+
+    def on_labels(self, listener: Callable[[TopK], None]) -> None:
+        """When a change (restart_with) swaps `top_k`: called with the new one on the inference
+        thread, before its first result (MQTT announces the new actions' sensors)."""
+        self.label_listeners.append(listener)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -323,8 +329,12 @@ class Pipeline:
         """On the inference thread: the changes asked for since the last step; True if any."""
         with self._changes_lock:
             changes, self._changes = self._changes, []
+        labels_before = self.top_k
         for change in changes:
             change()
+        if self.top_k is not labels_before:
+            for listener in self.label_listeners:
+                listener(self.top_k)
         return bool(changes)
 
     def _inference_loop(self) -> None:

@@ -24,6 +24,7 @@ import pytest
 from helpers import PROJECT_ROOT, assert_clean_error, run_app
 from mqtt_broker import Broker, Subscriber, free_port, make_ca, wait_for
 
+from app.events import EventDetector
 from app.mqtt.discovery import Device, Topics, discovery_configs
 from app.mqtt.outbox import Message, Outbox
 
@@ -465,4 +466,29 @@ def test_a_failing_callback_is_one_line_and_the_link_carries_on(tmp_path, caplog
         assert link.connected
     finally:
         link.close([])
+        broker.stop()
+
+
+def test_relabel_announces_new_actions_and_removes_the_old(tmp_path):
+    """After a fit on the web page: new binary sensors configured, those of actions gone removed."""
+    from app.mqtt.output import MqttOutput
+    from app.mqtt.settings import broker_url, mqtt_settings
+
+    broker = Broker(tmp_path / "broker")
+    settings = mqtt_settings(broker_url(broker.url), client_id="relabel", prefix="relabel", env={})
+    output = MqttOutput(settings, Device("relabel", "MoViNet relabel", "a0"), ["wave", "clap"], EventDetector(), dict)
+    config = "homeassistant/binary_sensor/relabel/action_{}/config"
+    try:
+        with Subscriber(broker, topics=("homeassistant/#",)) as home_assistant:
+            output.start()
+            wait_for(lambda: home_assistant.on(config.format("clap")), 10, "the first sensors")
+            output.relabel(["clap", "jump"])
+            wait_for(lambda: home_assistant.on(config.format("jump")), 10, "the new action's sensor")
+            wait_for(lambda: home_assistant.on(config.format("wave"))[-1].payload == b"", 10, "the old one removed")
+            assert len(home_assistant.on(config.format("clap"))) == 2  # sent again, unchanged: harmless
+        with Subscriber(broker, topics=("homeassistant/#",), client_id="late") as late:  # what is retained now
+            wait_for(lambda: late.on(config.format("jump")), 10, "the retained configs")
+            assert not late.on(config.format("wave"))
+    finally:
+        output.close()
         broker.stop()

@@ -43,7 +43,7 @@ def live_app(
 
     def outputs(pipeline: Pipeline, settings: RunSettings) -> None:
         attach_logs(pipeline, settings.logs)
-        attach_mqtt(pipeline, settings.mqtt, settings.events.detector(), [], dict)
+        attach_mqtt(pipeline, settings.mqtt, settings.events.detector(), settings.model.allow, dict)
 
     classifier = StreamingClassifier(a0_model, threads=2, context_steps=25, answer=ANSWER_BLEND)
     source = FileSource(clip, realtime=True, loop=True)
@@ -174,8 +174,13 @@ def test_record_delete_fit_and_the_live_view_answers_with_the_set(
         status_json = json.loads(call(port, "GET", "/api/status", AUTH)[2])
         assert {s["label"] for s in status_json["result"]["top"]} <= set(fit["labels"])
         wait_for(lambda: {s.label for s in view.stream.overlay.view.top} <= set(fit["labels"]), 5)
-        # MQTT's action topic carries the set's actions (its binary sensors stay those announced at start).
+        # MQTT's action topic carries the set's actions, and each has its binary sensor now
+        # (Kinetics' 600 had none): Home Assistant learns them without a restart.
         wait_for(lambda: "wrestle" in {m.text for m in home_assistant.on("teach/action")}, 30)
+        sensors = "homeassistant/binary_sensor/teach/action_{}/config"
+        wait_for(lambda: all(home_assistant.on(sensors.format(a)) for a in ("wrestle", "cleaning_pool")), 10)
+        assert json.loads(home_assistant.last(sensors.format("wrestle")).payload)["name"] == "Wrestle"
+        assert not home_assistant.on(sensors.format("other"))
     broker.stop()
     steps = [json.loads(line) for line in log.read_text().splitlines() if '"top"' in line]
     assert {s["label"] for s in steps[-1]["top"]} <= set(fit["labels"]), steps[-1]  # the log follows too

@@ -52,11 +52,8 @@ class MqttOutput:
         self.system_info = system_info
         self.pictures = pictures  # the event pictures' folder: a picture is named by its event id
         self.outbox = Outbox()
-        self._discovery = (
-            discovery_configs(settings.discovery_prefix, self.topics, device, actions, pictures is not None)
-            if settings.discovery_prefix
-            else []
-        )
+        self.device = device
+        self._discovery = self._configs(actions)
         self._picture_due: tuple[Path, float] | None = None  # an event picture being written, and since when
         self._lock = threading.Lock()
         self._action = NO_ACTION
@@ -90,7 +87,23 @@ class MqttOutput:
         self._send_picture()  # the pictures' writer has finished by now (closed before us)
         self.link.close([Message(self.topics.availability, OFFLINE, qos=1, retain=True)])
 
+    def relabel(self, actions: list[str]) -> None:
+        """New actions (a fit on the web view's Teach page): their binary sensors announced, and
+        those of actions no longer reported removed (an empty retained config, as Home Assistant asks)."""
+        configs = self._configs(actions)
+        kept = {message.topic for message in configs}
+        gone = [Message(m.topic, b"", qos=1, retain=True) for m in self._discovery if m.topic not in kept]
+        self._discovery = configs
+        for message in [*gone, *configs]:
+            self.outbox.put(message)
+
     # -- messages -----------------------------------------------------------------------
+    def _configs(self, actions: list[str]) -> list[Message]:
+        prefix = self.settings.discovery_prefix
+        if not prefix:
+            return []
+        return discovery_configs(prefix, self.topics, self.device, actions, self.pictures is not None)
+
     def announce(self) -> list[Message]:
         """Sent first on every connection (the broker may have restarted and forgotten them)."""
         return [Message(self.topics.availability, ONLINE, qos=1, retain=True), *self._discovery, *self._state()]

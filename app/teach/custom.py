@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from app.errors import AppError
-from app.inference.labels import TopK, softmax
+from app.inference.labels import softmax
 from app.teach.groups import read_groups
 from app.teach.head import Head
 from app.teach.store import OTHER, TeachSet, examples_digest
@@ -101,8 +101,3 @@ def open_custom(set_path: Path, model_path: Path, kinetics: list[str]) -> Custom
     if overlap:
         raise AppError(f"{set_path}: {', '.join(map(repr, sorted(overlap)))} is both taught and a group: keep one")
     return CustomHead(taught, groups, kinetics)
-
-
-def custom_actions(top_k: TopK) -> list[str]:
-    """A set's actions for MQTT's binary sensors: all it reports but the automatic 'other'."""
-    return [label for label in top_k.labels if label != OTHER]
