@@ -116,6 +116,24 @@ def test_unplug_and_replug_resume_the_stream(webcam, tmp_path, model_args):
     assert "Traceback" not in errors
 
 
+def test_a_webcam_replugged_at_another_number_is_followed(webcam, tmp_path, model_args):
+    """Unplugged while the app still held /dev/video0, the camera came back as /dev/video2:
+    the app kept asking for /dev/video0 (one line a second) and never saw a frame again."""
+    app = live(webcam, tmp_path, model_args, "0")
+    app.read(3)
+    webcam.unplug()
+    wait_for(lambda: "/dev/video0 does not exist" in app.stderr())
+    webcam.replug(number=2)
+    steps = app.read(8)
+    assert app.stop(within=10) == 0, app.stderr()
+    errors = app.stderr()
+    assert "/dev/video0 came back as /dev/video2 (Fake Webcam C270 at usb-0000:01:00.0-1.2)" in errors, errors
+    assert errors.count("came back as") == 1, errors  # said once, not at each reopen
+    assert "/dev/video2: MJPG 320x240 at 30 fps" in errors
+    assert any(step["reset"] for step in steps)
+    assert "Traceback" not in errors
+
+
 def test_a_stalled_webcam_read_ends_within_the_read_timeout(webcam, tmp_path, model_args):
     """Only OpenCV's select() timeout can end this read: the app's own stall watchdog is set far off."""
     app = live(webcam, tmp_path, model_args, "0", "--stall-timeout", "120")

@@ -107,7 +107,10 @@ class FakeWebcam:
     def unplug(self) -> None:
         (self.folder / "unplugged").touch()
 
-    def replug(self) -> None:
+    def replug(self, number: int | None = None) -> None:
+        """Plugged in again, at /dev/video<number> if given (the kernel's next free number)."""
+        if number is not None:
+            (self.folder / "replug_at").write_text(str(number))
         (self.folder / "unplugged").unlink()
 
     def stall(self, stalled: bool = True) -> None:

@@ -58,6 +58,8 @@ class OpenCVSource(FrameSource):
         self._lock = threading.Lock()
         self._closing = False
         self._reading = False
+        self._camera: v4l2.Capability | None = None  # what the camera said at its first open
+        self._device: str | None = None  # its node at the last open
 
     def open(self) -> None:
         capture = self._open_stream() if is_stream(self.target) else self._open_camera()
@@ -77,8 +79,11 @@ class OpenCVSource(FrameSource):
         return capture
 
     def _open_camera(self) -> cv2.VideoCapture:
-        device = device_path(self.target)
+        device = self._camera_node()
         check_camera(device)
+        if self._camera is None:
+            self._camera = v4l2.query(device)
+        self._device = device
         mode = v4l2.choose_mode(v4l2.modes(device), self.model_size)
         capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
         if not capture.isOpened():
@@ -95,6 +100,20 @@ class OpenCVSource(FrameSource):
             fps = capture.get(cv2.CAP_PROP_FPS)
             log.info("%s: %s %dx%d at %g fps (read back from the camera)", device, fourcc, width, height, fps)
         return capture
+
+    def _camera_node(self) -> str:
+        """The node to open: the one given, or where the same camera came back after a replug."""
+        given = device_path(self.target)
+        if self._camera is None:
+            return given
+        found = v4l2.find_camera(self._camera, given)
+        if found is None:
+            return given  # not plugged in: check_camera names what is missing
+        if found != given and found != self._device:
+            log.warning(
+                "%s came back as %s (%s at %s): following it", given, found, self._camera.card, self._camera.bus
+            )
+        return found
 
     def frames(self, keep: Keep) -> Iterator[Frame]:
         with self._lock:

@@ -44,12 +44,13 @@ class Capability:
     driver: str
     card: str
     caps: int  # this node's capabilities (device_caps when the driver reports them)
+    bus: str = ""  # where it is plugged in, e.g. usb-0000:01:00.0-1.2 (the same port after a replug)
 
     @classmethod
     def parse(cls, data: bytes) -> Capability:
-        driver, card, _bus, _version, capabilities, device_caps, *_ = struct.unpack(QUERYCAP_FORMAT, data)
+        driver, card, bus, _version, capabilities, device_caps, *_ = struct.unpack(QUERYCAP_FORMAT, data)
         caps = device_caps if capabilities & CAP_DEVICE_CAPS else capabilities
-        return cls(_text(driver), _text(card), caps)
+        return cls(_text(driver), _text(card), caps, _text(bus))
 
     @property
     def is_camera(self) -> bool:
@@ -139,6 +140,28 @@ def video_nodes() -> list[str]:
     return sorted(glob.glob("/dev/video[0-9]*"), key=lambda d: int(d.removeprefix("/dev/video")))
 
 
+def cameras() -> dict[str, Capability]:
+    """The /dev/video* nodes that are cameras and what each says it is, lowest number first."""
+    return {node: caps for node in video_nodes() if (caps := query(node)) is not None and caps.is_camera}
+
+
 def capture_devices() -> list[str]:
     """The /dev/video* nodes that are cameras, lowest number first."""
-    return [node for node in video_nodes() if (caps := query(node)) is not None and caps.is_camera]
+    return list(cameras())
+
+
+def find_camera(identity: Capability, given: str) -> str | None:
+    """Where the camera `identity` describes is now, or None if it is not plugged in.
+
+    A webcam unplugged while its node is still held open (the app releases it only after
+    a failed read) comes back at the next free number, /dev/video2 for /dev/video0. It is
+    known by its port (bus), else by its name and driver if only one camera has them.
+    """
+    found = cameras()
+    if found.get(given) == identity:
+        return given
+    same_port = [node for node, caps in found.items() if caps.bus and caps.bus == identity.bus]
+    if same_port:
+        return same_port[0]
+    same_name = [node for node, caps in found.items() if (caps.card, caps.driver) == (identity.card, identity.driver)]
+    return same_name[0] if len(same_name) == 1 else None

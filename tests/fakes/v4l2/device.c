@@ -12,7 +12,9 @@
  *   Unplugged (the file "unplugged" in FAKE_V4L2_DIR), the node is gone (ENOENT) and every
  *   open handle is dead for good: ioctls fail with ENODEV, poll/select report
  *   POLLERR|POLLHUP (v4l2_poll on an unregistered device), mmap fails. Replugging (the file
- *   removed) is a new device: old handles stay dead.
+ *   removed) is a new device: old handles stay dead. With a number in the file "replug_at",
+ *   it comes back as /dev/video<that number>, as the kernel numbers a camera replugged
+ *   while the app still holds its old node open.
  * - QUERYCAP: uvcvideo's capabilities (capture + streaming, device_caps); ENUM_FMT,
  *   ENUM_FRAMESIZES (discrete), ENUM_FRAMEINTERVALS from FAKE_V4L2_MODES and FAKE_V4L2_FPS.
  * - S_FMT/TRY_FMT: an unknown pixel format becomes the default (first) one and the size
@@ -213,6 +215,16 @@ void check_plug(void) {
         current = NULL;
     } else if (!gone && unplugged) {
         unplugged = 0;
+        char path[1200], text[16] = {0};
+        snprintf(path, sizeof path, "%s/replug_at", dir);
+        int fd = real_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            if (syscall(SYS_read, fd, text, sizeof text - 1) > 0) {
+                number = atoi(text);
+                snprintf(node, sizeof node, "/dev/video%d", number);
+            }
+            syscall(SYS_close, fd);
+        }
     }
 }
 
