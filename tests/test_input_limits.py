@@ -48,6 +48,16 @@ def run_flags(clip: Path, model_args: list[str], *flags: str) -> tuple[str, ...]
 # ---- unbounded reads ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("command", ["summary", "plot"])
+def test_a_fifo_named_like_a_rotated_log_is_refused_at_once(command, tmp_path):
+    """`run.jsonl.1` a FIFO: plot and summary waited for a writer forever."""
+    log = tmp_path / "run.jsonl"
+    log.write_text('{"type": "step", "t": 0.2, "top": [{"label": "a", "score": 0.9}]}\n')
+    os.mkfifo(tmp_path / "run.jsonl.1")
+    result = run_app(command, str(log), timeout=60)  # TimeoutExpired before
+    assert_clean_error(result, f"cannot read rotated log {tmp_path / 'run.jsonl.1'}: it is a FIFO (named pipe)")
+
+
 def test_web_token_file_dev_zero_is_refused_not_read(clip, model_args, tmp_path):
     """/dev/zero as the token: ~10 GB read in 30 s before; now refused as a device, by run and config check."""
     result = run_capped(*run_flags(clip, model_args, "--web", "127.0.0.1:0", "--web-token-file", "/dev/zero"))

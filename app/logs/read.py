@@ -81,7 +81,8 @@ def log_files(path: str | Path) -> list[Path]:
     rotated = []
     if os.path.isdir(path.parent):
         rotated = [(int(m[1]), p) for p in path.parent.iterdir() if (m := pattern.fullmatch(p.name))]
-    files = [p for _, p in sorted(rotated, reverse=True)]
+    # Each checked as the log is: a FIFO named like a rotated file blocked plot and summary for good.
+    files = [p for _, p in sorted(rotated, reverse=True) if regular_file(p, "rotated log")]
     if regular_file(path, "log"):  # a name too long, a folder or a FIFO: one line, not a traceback
         files.append(path)
     if not files:
