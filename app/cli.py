@@ -9,6 +9,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from app import assets
 from app.bench.cli import add_bench_command
@@ -45,9 +46,14 @@ from app.web.view import attach_web
 
 
 class AppParser(argparse.ArgumentParser):
-    """The top-level parser, keeping a handle on `run` so config files can fill it in."""
+    """The top-level parser (and, as argparse makes them of its class, every command's),
+    keeping a handle on `run` so config files can fill it in."""
 
     run_command: argparse.ArgumentParser
+
+    def error(self, message: str) -> NoReturn:
+        """A mistyped flag or value: one line and exit 2, where argparse printed its usage block first."""
+        self.exit(2, f"error: {message} (`{self.prog} --help` lists the options)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

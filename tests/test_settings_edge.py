@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import run_app
 
 from app.cli import build_parser
 from app.settings.model import ModelSettings
@@ -77,3 +78,21 @@ def test_run_settings_are_typed_and_frozen(a0_model, labels_path, tmp_path):
     assert settings.mqtt is None and settings.console == "lines"
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.model.top_k = 9  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "--fps", "0"], "argument --fps: must be greater than 0, got 0"),
+        (["run", "--preview", "tv"], "argument --preview: invalid choice: 'tv'"),
+        (["teach", "record"], "the following arguments are required: SET, ACTION"),
+        ([], "the following arguments are required: COMMAND"),
+    ],
+)
+def test_a_mistyped_flag_is_one_line(args, fragment):
+    """argparse printed its usage block (up to 40 lines for `run`) above the error."""
+    result = run_app(*args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
+    assert "--help` lists the options" in lines[0]
