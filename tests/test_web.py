@@ -84,13 +84,15 @@ def test_page_shows_the_video_and_the_clips_action_in_chromium(clips, a0_model, 
 
 
 @contextmanager
-def app_serving(run_args: list[str], tmp_path: Path) -> Iterator[str]:
-    """`python -m app run ...run_args --web 127.0.0.1:0` as a user runs it, without a token; its address."""
+def app_serving(run_args: list[str], tmp_path: Path, cwd: Path = PROJECT_ROOT) -> Iterator[str]:
+    """`python -m app run ...run_args --web 127.0.0.1:0` as a user runs it, without a token, from
+    `cwd` (relative paths in `run_args` are the user's own); its address."""
     command = [sys.executable, "-m", "app", "run", *run_args, "--preview", "none", "--quiet", "--web", "127.0.0.1:0"]
     log = tmp_path / "stderr"
     env = {key: value for key, value in os.environ.items() if key != TOKEN_ENV}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)  # `-m app` from another folder
     with log.open("w") as stderr:
-        app = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        app = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
     try:
         yield wait_for(lambda: (m := LOG_URL.search(log.read_text())) and m[1], 20, lambda: log.read_text())
     finally:

@@ -232,10 +232,12 @@ def test_teach_set_without_web_is_a_clean_error(tmp_path, clips, a0_model, label
 
 def test_the_teach_page_records_and_fits_in_chromium(pool_set, tmp_path, clips, a0_model, labels_path):
     """The page: type an action, click Record, see the countdown, the take's thumbnail, then fit."""
-    teach_set = pool_set
+    teach_set = tmp_path / "sets" / "workshop"  # given relative, as a user in their home folder would
+    teach_set.parent.mkdir()
+    pool_set.rename(teach_set)
     clip = clips / "arm_wrestling.mp4"
-    run_args = ["--source", str(clip), "--realtime", "--loop", "--teach-set", str(teach_set)]
-    serving = app_serving([*run_args, "--model", str(a0_model), "--labels", str(labels_path)], tmp_path)
+    run_args = ["--source", str(clip), "--realtime", "--loop", "--teach-set", "sets/workshop"]
+    serving = app_serving([*run_args, "--model", str(a0_model), "--labels", str(labels_path)], tmp_path, tmp_path)
     with serving as url, Chromium(tmp_path / "profile") as browser:
         browser.navigate(url)
         wait_for(lambda: browser.evaluate("!!document.querySelector('a[href=\"teach\"]')"), 20)
@@ -264,6 +266,7 @@ def test_the_teach_page_records_and_fits_in_chromium(pool_set, tmp_path, clips, 
         png = browser.screenshot()
     assert shown in ("1", "2", "3"), shown
     assert "wrestle (1)" in text and "cleaning pool (3)" in text and "1 take(s) stored" in text, text
+    assert "sets/workshop" in text, text
     assert "Estimate (leave-one-example-out)" in text and "wrestle: one example, not estimated" in text, text
     assert "answers with cleaning pool, wrestle, other" in text, text
     assert len(list((teach_set / "examples").glob("*.jpg"))) == 4
