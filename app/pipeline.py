@@ -329,13 +329,15 @@ class Pipeline:
         """On the inference thread: the changes asked for since the last step; True if any."""
         with self._changes_lock:
             changes, self._changes = self._changes, []
+        if not changes:
+            return False
         labels_before = self.top_k
         for change in changes:
             change()
         if self.top_k is not labels_before:
             for listener in self.label_listeners:
                 listener(self.top_k)
-        return bool(changes)
+        return True
 
     def _inference_loop(self) -> None:
         seq = 0

@@ -80,9 +80,8 @@ class OpenCVSource(FrameSource):
 
     def _open_camera(self) -> cv2.VideoCapture:
         device = self._camera_node()
-        check_camera(device)
-        if self._camera is None:
-            self._camera = v4l2.query(device)
+        camera = check_camera(device)
+        self._camera = self._camera or camera  # what it said at the first open: followed after a replug
         self._device = device
         mode = v4l2.choose_mode(v4l2.modes(device), self.model_size)
         capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
@@ -159,8 +158,8 @@ def device_path(target: str) -> str:
     return f"/dev/video{target}" if target.isdigit() else target
 
 
-def check_camera(device: str) -> None:
-    """AppError naming what is wrong with `device` and which cameras there are, if it is not one."""
+def check_camera(device: str) -> v4l2.Capability:
+    """What the camera at `device` says it is; AppError naming what is wrong and which cameras there are, if none."""
     if os.path.exists(device):
         if not os.access(device, os.R_OK | os.W_OK):
             raise AppError(f"no permission to use {device}: add the user to the video group (sudo adduser $USER video)")
@@ -169,7 +168,7 @@ def check_camera(device: str) -> None:
             raise AppError(f"{device} is not a V4L2 video device{_cameras_hint()}")
         if not caps.is_camera:
             raise AppError(f"{device} is not a camera ({caps.card}, driver {caps.driver}){_cameras_hint()}")
-        return
+        return caps
     raise AppError(f"{device} does not exist (is the camera plugged in?){_cameras_hint()}")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from app import assets
@@ -31,11 +30,6 @@ def add_teach_command(commands: argparse._SubParsersAction) -> None:
     teach = commands.add_parser("teach", help="teach your own actions from a few examples (docs/teach.md)")
     actions = teach.add_subparsers(dest="teach_command", required=True, metavar="ACTION")
 
-    def with_model(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        add_model_options(parser)
-        parser.add_argument("--fps", type=MODEL_FPS, default=DEFAULT_FPS, help="frames per second fed to the model (5)")
-        return parser
-
     add = with_model(actions.add_parser("add", help="add each clip as one example of ACTION"))
     add.add_argument("set", type=Path, metavar="SET", help="the set's folder (created when missing)")
     add.add_argument("action", metavar="ACTION")
@@ -44,7 +38,7 @@ def add_teach_command(commands: argparse._SubParsersAction) -> None:
     add.add_argument("--to", dest="end", type=positive_float, metavar="S", help="... up to S seconds")
     add.set_defaults(handler=run_add)
 
-    add_record_command(actions, with_model)
+    add_record_command(actions)
 
     listing = actions.add_parser("list", help="the set's actions and examples")
     listing.add_argument("set", type=Path, metavar="SET")
@@ -77,9 +71,14 @@ def open_teacher(args: argparse.Namespace) -> Teacher:
     return Teacher(args.set, classifier, model.fps)
 
 
-def add_record_command(
-    actions: argparse._SubParsersAction, with_model: Callable[[argparse.ArgumentParser], argparse.ArgumentParser]
-) -> None:
+def with_model(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """`parser` with the model options and the model's frame rate, as every command that extracts features has."""
+    add_model_options(parser)
+    parser.add_argument("--fps", type=MODEL_FPS, default=DEFAULT_FPS, help="frames per second fed to the model (5)")
+    return parser
+
+
+def add_record_command(actions: argparse._SubParsersAction) -> None:
     record = with_model(actions.add_parser("record", help="record examples of ACTION from a camera, with a countdown"))
     record.add_argument("set", type=Path, metavar="SET")
     record.add_argument("action", metavar="ACTION")
